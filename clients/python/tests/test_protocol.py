@@ -1,0 +1,105 @@
+"""Limits and malformed input in troupe.protocol."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+
+import troupe
+from troupe import protocol as p
+
+
+def nested(depth: int) -> bytes:
+    return b"\x91" * depth + b"\x00"
+
+
+def test_depth_limit() -> None:
+    assert p.unpack(nested(32)) is not None
+    with pytest.raises(p.ProtocolError, match="nesting"):
+        p.unpack(nested(33))
+    with pytest.raises(p.ProtocolError):
+        p.unpack(nested(5000))  # beyond msgpack's own stack: still a clean error
+    # maps count as levels too
+    deep_map = b"\x81\x00" * 33 + b"\x00"
+    with pytest.raises(p.ProtocolError):
+        p.unpack(deep_map)
+
+
+@pytest.mark.parametrize("data", [
+    b"\xdd\xff\xff\xff\xff",          # array32 claiming 4 G elements, 5 bytes received
+    b"\xdf\xff\xff\xff\xff",          # map32 likewise
+    b"\xdb\x7f\xff\xff\xff",          # str32 of 2 GiB
+    b"\xc6\x7f\xff\xff\xff",          # bin32
+    b"\xc9\x7f\xff\xff\xff\x01",      # ext32
+    b"\x92\x01",                      # truncated
+    b"\x01\x02",                      # trailing data
+    b"\xc1",                          # never-used byte
+    b"\xa2\xff\xfe",                  # invalid UTF-8 str
+    b"\x81\x91\x01\x02",              # array as a map key: unhashable
+    b"",                              # nothing
+])
+def test_malformed_values(data: bytes) -> None:
+    with pytest.raises(p.ProtocolError):
+        p.unpack(data)
+
+
+def test_frame_size_limit() -> None:
+    big = msgpack.packb(b"x" * 100)
+    assert p.unpack(big, max_bytes=len(big)) == b"x" * 100
+    with pytest.raises(p.ProtocolError, match="over the limit"):
+        p.unpack(big, max_bytes=len(big) - 1)
+
+
+def test_any_integer_encoding_accepted() -> None:
+    # id 7 as uint64 (0xcf), not shortest: readers must accept it.
+    meta = b"\x95\xcf" + (7).to_bytes(8, "big") + msgpack.packb("a") + msgpack.packb("m") + b"\x00\xce\x00\x00\x00\x05"
+    assert p.decode_request_meta(meta) == (7, "a", "m", 0, 5)
+
+
+@pytest.mark.parametrize("frames, why", [
+    ([], "empty"),
+    ([b"TRQ\x01\x01", b"\x90", b"\x90"], "signature"),
+    ([b"TRP\x02\x04"], "version"),
+    ([b"TRP\x01\x09"], "command"),
+    ([b"TRP\x01"], "short header"),
+    ([b"TRP\x01\x04", b"\x90"], "heartbeat with body"),
+    ([b"TRP\x01\x01", b"\x90"], "request missing args"),
+    ([b"TRP\x01\x01", msgpack.packb([1, "a", "m", 0]), b"\x90"], "meta of 4"),
+    ([b"TRP\x01\x01", msgpack.packb([-1, "a", "m", 0, 0]), b"\x90"], "negative id"),
+    ([b"TRP\x01\x01", msgpack.packb([True, "a", "m", 0, 0]), b"\x90"], "bool id"),
+    ([b"TRP\x01\x01", msgpack.packb([1, b"a", "m", 0, 0]), b"\x90"], "bin address"),
+    ([b"TRP\x01\x02", msgpack.packb([1]), b"\xc0"], "reply meta of 1"),
+    ([b"TRP\x01\x03", msgpack.packb({"name": "w", "pid": 1, "credits": 0, "actors": ["a"]})], "zero credits"),
+    ([b"TRP\x01\x03", msgpack.packb(["not", "a", "map"])], "ready not a map"),
+])
+def test_malformed_messages(frames: list[bytes], why: str) -> None:
+    with pytest.raises(p.ProtocolError):
+        p.decode(frames)
+
+
+def test_ready_ignores_unknown_keys() -> None:
+    frames = [p.header(p.Command.READY),
+              msgpack.packb({"actors": ["a"], "credits": 2, "zone": "x", "pid": 9, "name": "w"})]
+    ready = p.decode(frames)
+    assert ready == p.Ready("w", 9, 2, ["a"], {"zone": "x"})
+
+
+@pytest.mark.parametrize("address, ok", [
+    ("squares", True), ("counter/alice", True), ("counter/a/b", True), ("$broker", True),
+    ("a" * 64, True), ("a" * 65, False), ("", False), ("sq uares", False), ("counter/", False),
+    ("counter/" + "k" * 255, True), ("counter/" + "k" * 256, False), ("/key", False), ("é", False),
+    ("counter/ключ", True),
+])
+def test_address_validation(address: str, ok: bool) -> None:
+    assert (p.address_problem(address) is None) == ok
+
+
+def test_error_classes() -> None:
+    for code in p.ERROR_CODES:
+        exc = troupe.error_for(code, "msg")
+        assert type(exc).__name__.lower() == code.replace("_", "") or code == "actor_error"
+        assert isinstance(exc, troupe.TroupeError)
+        assert exc.code == code and exc.message == "msg" and str(exc) == f"{code}: msg"
+    odd = troupe.error_for("from_the_future", "x")
+    assert type(odd) is troupe.TroupeError and odd.code == "from_the_future"
+    assert isinstance(troupe.error_for("actor_error", "x"), troupe.ActorError)

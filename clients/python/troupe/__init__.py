@@ -1,0 +1,22 @@
+"""troupe for Python: clients for a troupe broker, and Python actors.
+
+* :class:`Client` — blocking calls: ``ask``, ``tell``, ``map``.
+* :class:`AsyncClient` — the same for asyncio.
+* :func:`actor` / :func:`method` — define actors that ``python3 -m troupe.worker``
+  hosts.
+* :mod:`troupe.protocol` — the wire protocol (docs/protocol.md).
+"""
+
+from .actor import actor, method, registered
+from .aio import AsyncClient
+from .client import Client, default_endpoint
+from .errors import (ActorError, BadArgs, BadRequest, DeadlineExceeded, Overloaded,
+                     TroupeError, UnknownActor, UnknownMethod, WorkerLost, error_for)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActorError", "AsyncClient", "BadArgs", "BadRequest", "Client", "DeadlineExceeded",
+    "Overloaded", "TroupeError", "UnknownActor", "UnknownMethod", "WorkerLost", "actor",
+    "default_endpoint", "error_for", "method", "registered",
+]

@@ -1,0 +1,169 @@
+"""Defining Python actors: :func:`actor`, :func:`method`, the registry.
+
+An actor is a class at module scope registered under a name::
+
+    @troupe.actor("greeter")
+    class Greeter:
+        def __init__(self, key: str | None = None): ...   # optional key argument
+        def greet(self, name: str) -> str: ...            # exposed as "greet"
+        def close(self) -> None: ...                      # called once at shutdown
+
+Exposed methods are the public methods (names not starting with ``_``,
+except ``close``). If any method is decorated with :func:`method`, only the
+decorated ones are exposed. The class never leaves the worker process: a
+client sends the actor's name, the method's name and plain data.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
+
+from . import protocol as p
+
+T = TypeVar("T", bound=type)
+F = TypeVar("F", bound=Callable[..., Any])
+
+CLOSE_HOOK = "close"
+_MARK = "__troupe_method__"
+
+
+class ArgumentError(Exception):
+    """Arguments that do not fit a method (reported as ``bad_args``)."""
+
+
+@dataclass
+class ActorType:
+    """A registered actor class: its name, methods and how to build it."""
+
+    name: str
+    cls: type
+    methods: dict[str, Callable[..., Any]]
+    takes_key: bool
+    _signatures: dict[str, tuple[inspect.Signature, dict[str, Any]]] = field(default_factory=dict)
+
+    def create(self, key: str | None) -> Any:
+        """Construct one instance (``key`` is passed if the constructor takes one)."""
+        return self.cls(key) if self.takes_key else self.cls()
+
+    def bind(self, method: str, args: list[Any]) -> list[Any]:
+        """Check ``args`` against ``method``'s signature and simple annotations.
+
+        Returns the (possibly converted, e.g. int -> float) positional
+        arguments; raises :class:`ArgumentError` if they do not fit.
+        """
+        sig, hints = self._signature(method)
+        try:
+            bound = sig.bind(None, *args)  # None stands for self
+        except TypeError as exc:
+            raise ArgumentError(f"{self.name}.{method}: {exc}") from None
+        out = list(args)
+        params = list(sig.parameters.values())[1:]
+        for i, value in enumerate(args):
+            if i >= len(params) or params[i].kind is inspect.Parameter.VAR_POSITIONAL:
+                break
+            hint = hints.get(params[i].name)
+            if hint is not None:
+                out[i] = _convert(value, hint, f"{self.name}.{method}: argument {params[i].name!r}")
+        del bound
+        return out
+
+    def _signature(self, method: str) -> tuple[inspect.Signature, dict[str, Any]]:
+        cached = self._signatures.get(method)
+        if cached is None:
+            fn = self.methods[method]
+            try:
+                hints = typing.get_type_hints(fn)
+            except Exception:
+                hints = {}  # unresolvable annotations: check the count only
+            hints.pop("return", None)
+            cached = (inspect.signature(fn), hints)
+            self._signatures[method] = cached
+        return cached
+
+
+_SIMPLE = {int, float, str, bytes, bool, list, dict}
+
+
+def _convert(value: Any, hint: Any, where: str) -> Any:
+    """Check ``value`` against a simple annotation; others are not checked."""
+    target = typing.get_origin(hint) or hint
+    if target not in _SIMPLE:
+        return value
+    if target is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)  # MessagePack integers are fine where a float is wanted
+    if target is int and isinstance(value, bool):
+        raise ArgumentError(f"{where} must be int, got bool")
+    if target is bytes and isinstance(value, bytearray):
+        return bytes(value)
+    if not isinstance(value, target):
+        raise ArgumentError(f"{where} must be {target.__name__}, got {type(value).__name__}")
+    return value
+
+
+_REGISTRY: dict[str, ActorType] = {}
+
+
+def actor(name: str) -> Callable[[T], T]:
+    """Register a module-scope class as the actor ``name``.
+
+    ``name`` is 1..64 characters from ``[A-Za-z0-9_.-]``. The constructor
+    takes no argument, or one: the key of a keyed address
+    (``counter/alice`` gives ``"alice"``; an unkeyed address gives ``None``).
+    """
+    if p.address_problem(name) or name.startswith("$") or "/" in name:
+        raise ValueError(f"invalid actor name {name!r}: 1..64 characters from [A-Za-z0-9_.-]")
+
+    def register(cls: T) -> T:
+        if not isinstance(cls, type):
+            raise TypeError("@troupe.actor decorates a class")
+        if "<locals>" in cls.__qualname__:
+            # The worker finds actors by importing their module; a class made
+            # inside a function would not exist there.
+            raise TypeError(f"actor {name!r}: {cls.__qualname__} must be defined at module scope")
+        old = _REGISTRY.get(name)
+        if old is not None and (old.cls.__module__, old.cls.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise ValueError(f"actor name {name!r} is already used by {old.cls.__module__}.{old.cls.__qualname__}")
+        _REGISTRY[name] = ActorType(name, cls, _methods_of(cls), _takes_key(cls))
+        return cls
+
+    return register
+
+
+def method(fn: F) -> F:
+    """Mark a method as exposed. Once any method of a class is marked, only
+    marked methods are exposed."""
+    setattr(fn, _MARK, True)
+    return fn
+
+
+def registered() -> dict[str, ActorType]:
+    """A copy of the registry: actor name to :class:`ActorType`."""
+    return dict(_REGISTRY)
+
+
+def _methods_of(cls: type) -> dict[str, Callable[..., Any]]:
+    found: dict[str, Callable[..., Any]] = {}
+    for attr in dir(cls):
+        if attr.startswith("_") or attr == CLOSE_HOOK:
+            continue
+        raw = inspect.getattr_static(cls, attr)
+        if isinstance(raw, (staticmethod, classmethod)) or not inspect.isfunction(raw):
+            continue  # only plain instance methods take part
+        if p.method_problem(attr):
+            continue
+        found[attr] = raw
+    marked = {k: v for k, v in found.items() if getattr(v, _MARK, False)}
+    return marked or found
+
+
+def _takes_key(cls: type) -> bool:
+    try:
+        params = list(inspect.signature(cls).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                  inspect.Parameter.VAR_POSITIONAL)
+    return bool(params) and params[0].kind in positional

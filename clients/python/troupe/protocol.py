@@ -1,0 +1,343 @@
+"""troupe wire protocol, version 1 (docs/protocol.md).
+
+Everything here is pure data handling: building and parsing frames, the error
+codes, the limits. Sockets live in :mod:`troupe.client`, :mod:`troupe.aio` and
+:mod:`troupe.worker`.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from typing import Any, Sequence, Union
+
+import msgpack
+
+SIGNATURE = b"TRP"
+VERSION = 1
+HEADER_LEN = 5
+
+FLAG_TELL = 0x01
+"""REQUEST flags bit 0: one-way message, the client never gets a REPLY."""
+
+MAX_MESSAGE_BYTES = 1 << 20
+"""Largest frame (1 MiB), the broker's default ``--max-message-bytes``."""
+MAX_DEPTH = 32
+"""Deepest MessagePack nesting of containers accepted in a value."""
+MAX_NAME_BYTES = 64
+MAX_KEY_BYTES = 255
+MAX_METHOD_BYTES = 128
+MAX_WORKER_NAME_BYTES = 128
+MAX_CREDITS = 100_000
+MAX_ACTORS = 10_000
+MAX_ID = (1 << 64) - 1
+DEFAULT_TIMEOUT_MS = 60_000
+DEFAULT_QUEUE_LIMIT = 10_000
+HEARTBEAT_INTERVAL_MS = 1000
+HEARTBEAT_LIVENESS = 3
+BROKER_ACTOR = "$broker"
+
+_NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+class Command(enum.IntEnum):
+    """The command byte, header byte 4."""
+
+    REQUEST = 0x01
+    REPLY = 0x02
+    READY = 0x03
+    HEARTBEAT = 0x04
+    DISCONNECT = 0x05
+
+
+class Status(enum.StrEnum):
+    """The ``status`` of a REPLY: ``ok`` or one of the stable error codes."""
+
+    OK = "ok"
+    UNKNOWN_ACTOR = "unknown_actor"
+    UNKNOWN_METHOD = "unknown_method"
+    BAD_ARGS = "bad_args"
+    ACTOR_ERROR = "actor_error"
+    OVERLOADED = "overloaded"
+    DEADLINE_EXCEEDED = "deadline_exceeded"
+    WORKER_LOST = "worker_lost"
+    BAD_REQUEST = "bad_request"
+
+
+ERROR_CODES: tuple[str, ...] = tuple(s.value for s in Status if s is not Status.OK)
+
+# Frames after the header, per command.
+_BODY_FRAMES = {
+    Command.REQUEST: 2,
+    Command.REPLY: 2,
+    Command.READY: 1,
+    Command.HEARTBEAT: 0,
+    Command.DISCONNECT: 0,
+}
+
+
+class ProtocolError(ValueError):
+    """A message or value that is malformed or over a limit."""
+
+
+# ---------------------------------------------------------------- values
+
+
+def pack(value: Any) -> bytes:
+    """Pack one value in MessagePack's shortest form (str as str, bytes as bin).
+
+    Raises :class:`TypeError` for values MessagePack cannot represent.
+    """
+    return msgpack.packb(value, use_bin_type=True)
+
+
+def _check_depth(value: Any, max_depth: int) -> None:
+    # Iterative so a hostile value cannot exhaust Python's recursion limit.
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, list):
+            depth += 1
+            if depth > max_depth:
+                raise ProtocolError(f"nesting deeper than {max_depth}")
+            stack.extend((child, depth) for child in item)
+        elif isinstance(item, dict):
+            depth += 1
+            if depth > max_depth:
+                raise ProtocolError(f"nesting deeper than {max_depth}")
+            for k, v in item.items():
+                stack.append((k, depth))
+                stack.append((v, depth))
+
+
+def unpack(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES,
+           max_depth: int = MAX_DEPTH) -> Any:
+    """Unpack exactly one MessagePack value from ``data`` within the limits.
+
+    Container and string sizes are bounded by the frame length (a hostile
+    length prefix cannot make us allocate more than we received), nesting by
+    ``max_depth`` (a container counts one level, scalars none). Map keys may be
+    any hashable value. Raises :class:`ProtocolError` on anything malformed.
+    """
+    n = len(data)
+    if n > max_bytes:
+        raise ProtocolError(f"frame of {n} bytes is over the limit of {max_bytes}")
+    try:
+        value = msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=True,
+            strict_map_key=False,
+            max_str_len=n,
+            max_bin_len=n,
+            max_array_len=n,
+            max_map_len=n // 2,
+            max_ext_len=n,
+        )
+    except (ValueError, TypeError, msgpack.UnpackException, UnicodeDecodeError) as exc:
+        # ExtraData, FormatError, StackError and UnpackValueError are ValueErrors;
+        # TypeError covers unhashable map keys (e.g. an array used as a key).
+        raise ProtocolError(f"malformed MessagePack: {exc.__class__.__name__}: {exc}") from None
+    _check_depth(value, max_depth)
+    return value
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _is_uint(value: Any, maximum: int = MAX_ID) -> bool:
+    # bool is an int subclass in Python; MessagePack true/false are not ints.
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= maximum
+
+
+def split_address(address: str) -> tuple[str, str | None]:
+    """Split ``name`` or ``name/key`` into ``(name, key or None)``."""
+    name, sep, key = address.partition("/")
+    return name, (key if sep else None)
+
+
+def address_problem(address: str) -> str | None:
+    """Why ``address`` is malformed, or ``None`` if it is well formed.
+
+    ``$broker`` (and any ``$`` name) is accepted: it is reserved, not invalid.
+    """
+    name, key = split_address(address)
+    bare = name[1:] if name.startswith("$") else name
+    if len(name.encode()) > MAX_NAME_BYTES or not _NAME_RE.fullmatch(bare):
+        return f"malformed actor name {name!r}"
+    if key is not None and not 1 <= len(key.encode()) <= MAX_KEY_BYTES:
+        return f"key must be 1..{MAX_KEY_BYTES} bytes"
+    return None
+
+
+def method_problem(method: str) -> str | None:
+    """Why ``method`` is malformed, or ``None``."""
+    if not 1 <= len(method.encode()) <= MAX_METHOD_BYTES:
+        return f"method name must be 1..{MAX_METHOD_BYTES} bytes"
+    return None
+
+
+# ---------------------------------------------------------------- messages
+
+
+@dataclass(frozen=True)
+class Request:
+    """A REQUEST. ``args`` is the raw MessagePack frame, left undecoded."""
+
+    id: int
+    address: str
+    method: str
+    flags: int
+    timeout_ms: int
+    args: bytes
+
+    @property
+    def tell(self) -> bool:
+        return bool(self.flags & FLAG_TELL)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A REPLY. ``value`` is decoded; for errors it is the message string."""
+
+    id: int
+    status: str
+    value: Any
+
+    @property
+    def ok(self) -> bool:
+        return self.status == Status.OK
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A READY. ``extra`` keeps keys this version does not know."""
+
+    name: str
+    pid: int
+    credits: int
+    actors: list[str]
+    extra: dict[Any, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """A HEARTBEAT (no body)."""
+
+
+@dataclass(frozen=True)
+class Disconnect:
+    """A DISCONNECT (no body)."""
+
+
+Message = Union[Request, Reply, Ready, Heartbeat, Disconnect]
+
+
+def header(command: Command) -> bytes:
+    """The 5-byte first frame for ``command``."""
+    return SIGNATURE + bytes((VERSION, int(command)))
+
+
+def encode_request(id: int, address: str, method: str, args: Sequence[Any] | bytes = (),
+                   *, flags: int = 0, timeout_ms: int = 0) -> list[bytes]:
+    """Frames of a REQUEST. ``args`` is a sequence of values or an already
+    packed MessagePack array (bytes), which is sent unchanged."""
+    args_frame = args if isinstance(args, (bytes, bytearray)) else pack(list(args))
+    meta = pack([id, address, method, flags, timeout_ms])
+    return [header(Command.REQUEST), meta, bytes(args_frame)]
+
+
+def encode_reply(id: int, status: str, value: Any) -> list[bytes]:
+    """Frames of a REPLY. Raises :class:`TypeError` if ``value`` cannot be packed."""
+    return [header(Command.REPLY), pack([id, str(status)]), pack(value)]
+
+
+def encode_ready(name: str, pid: int, credits: int, actors: Sequence[str]) -> list[bytes]:
+    """Frames of a READY (keys in the order of the spec's table)."""
+    info = {"name": name, "pid": pid, "credits": credits, "actors": list(actors)}
+    return [header(Command.READY), pack(info)]
+
+
+def encode_heartbeat() -> list[bytes]:
+    """Frames of a HEARTBEAT."""
+    return [header(Command.HEARTBEAT)]
+
+
+def encode_disconnect() -> list[bytes]:
+    """Frames of a DISCONNECT."""
+    return [header(Command.DISCONNECT)]
+
+
+def decode_header(frame: bytes) -> Command:
+    """Check a header frame and return its command."""
+    if len(frame) != HEADER_LEN or frame[:3] != SIGNATURE:
+        raise ProtocolError("bad signature")
+    if frame[3] != VERSION:
+        raise ProtocolError(f"unsupported protocol version {frame[3]}")
+    try:
+        return Command(frame[4])
+    except ValueError:
+        raise ProtocolError(f"unknown command 0x{frame[4]:02x}") from None
+
+
+def decode_request_meta(meta: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[int, str, str, int, int]:
+    """Parse a REQUEST ``meta`` frame into ``(id, address, method, flags, timeout_ms)``.
+
+    Only the shape and types are checked here, not whether the address or
+    method are well formed (that gets a reply, an unreadable meta does not).
+    """
+    m = unpack(meta, max_bytes=max_bytes)
+    if not isinstance(m, list) or len(m) != 5:
+        raise ProtocolError("REQUEST meta must be an array of 5 elements")
+    id_, address, method, flags, timeout_ms = m
+    if not _is_uint(id_):
+        raise ProtocolError("REQUEST id must be a uint64")
+    if not isinstance(address, str) or not isinstance(method, str):
+        raise ProtocolError("REQUEST address and method must be str")
+    if not _is_uint(flags) or not _is_uint(timeout_ms):
+        raise ProtocolError("REQUEST flags and timeout_ms must be uint")
+    return id_, address, method, flags, timeout_ms
+
+
+def decode(frames: Sequence[bytes], *, max_bytes: int = MAX_MESSAGE_BYTES) -> Message:
+    """Parse a whole message (all frames, header first).
+
+    Raises :class:`ProtocolError` if it is malformed or over a limit. For a
+    REQUEST only ``meta`` is decoded; ``args`` stays bytes.
+    """
+    if not frames:
+        raise ProtocolError("empty message")
+    command = decode_header(bytes(frames[0]))
+    if len(frames) - 1 != _BODY_FRAMES[command]:
+        raise ProtocolError(f"{command.name} must have {_BODY_FRAMES[command]} frames after the header")
+    if command is Command.HEARTBEAT:
+        return Heartbeat()
+    if command is Command.DISCONNECT:
+        return Disconnect()
+    if command is Command.REQUEST:
+        id_, address, method, flags, timeout_ms = decode_request_meta(bytes(frames[1]), max_bytes=max_bytes)
+        return Request(id_, address, method, flags, timeout_ms, bytes(frames[2]))
+    if command is Command.REPLY:
+        meta = unpack(bytes(frames[1]), max_bytes=max_bytes)
+        if not isinstance(meta, list) or len(meta) != 2:
+            raise ProtocolError("REPLY meta must be an array of 2 elements")
+        id_, status = meta
+        if not _is_uint(id_) or not isinstance(status, str):
+            raise ProtocolError("REPLY meta must be [uint64 id, str status]")
+        value = unpack(bytes(frames[2]), max_bytes=max_bytes)
+        return Reply(id_, status, value)
+    # READY
+    info = unpack(bytes(frames[1]), max_bytes=max_bytes)
+    if not isinstance(info, dict):
+        raise ProtocolError("READY info must be a map")
+    name, pid, credits, actors = (info.get(k) for k in ("name", "pid", "credits", "actors"))
+    if not isinstance(name, str) or not 1 <= len(name.encode()) <= MAX_WORKER_NAME_BYTES:
+        raise ProtocolError("READY name must be a str of 1..128 bytes")
+    if not _is_uint(pid) or not _is_uint(credits) or not 1 <= credits <= MAX_CREDITS:
+        raise ProtocolError("READY pid and credits must be uint, credits 1..100000")
+    if (not isinstance(actors, list) or not 1 <= len(actors) <= MAX_ACTORS
+            or not all(isinstance(a, str) for a in actors)):
+        raise ProtocolError("READY actors must be an array of 1..10000 str")
+    extra = {k: v for k, v in info.items() if k not in ("name", "pid", "credits", "actors")}
+    return Ready(name, pid, credits, actors, extra)
