@@ -1,0 +1,277 @@
+"""The Python worker (a real subprocess) against a scripted broker socket.
+
+The test plays the broker's side of docs/protocol.md on a real ROUTER socket,
+so worker behaviour the C++ broker cannot be made to show on demand
+(malformed input, unsolicited DISCONNECT, a missing acknowledgement, silence)
+is checked exactly. Runs without the C++ binaries.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any, Callable
+
+import msgpack
+import pytest
+import zmq
+
+from conftest import Proc, python_worker_argv
+from troupe import protocol as p
+
+
+class ScriptedBroker:
+    """A ROUTER socket speaking the broker side, every wait bounded."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.bind(endpoint)
+        self.worker: bytes | None = None  # identity of the last READY
+        self.heartbeats = 0
+        self.send_heartbeats = True
+        self._next_beat = 0.0
+
+    def close(self) -> None:
+        self.sock.close(0)
+        self.ctx.term()
+
+    def send(self, frames: list[bytes], identity: bytes | None = None) -> None:
+        self.sock.send_multipart([identity or self.worker or b""] + frames)
+
+    def recv(self, timeout: float = 5.0, skip_heartbeats: bool = True) -> tuple[bytes, list[bytes]] | None:
+        """Next (identity, frames) from any peer, or None after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            now = time.monotonic()
+            if self.send_heartbeats and self.worker and now >= self._next_beat:
+                self.send(p.encode_heartbeat())
+                self._next_beat = now + 0.3
+            left = deadline - now
+            if left <= 0:
+                return None
+            if self.sock.poll(int(min(left, 0.1) * 1000) + 1):
+                identity, *frames = self.sock.recv_multipart()
+                if frames == p.encode_heartbeat():
+                    self.heartbeats += 1
+                    if skip_heartbeats:
+                        continue
+                return identity, frames
+
+    def expect_ready(self, timeout: float = 10.0) -> p.Ready:
+        got = self.recv(timeout)
+        assert got is not None, "no READY from the worker"
+        identity, frames = got
+        msg = p.decode(frames)
+        assert isinstance(msg, p.Ready), msg
+        self.worker = identity
+        return msg
+
+    def call(self, id_: int, address: str, method: str, args: Any = (), *, flags: int = 0,
+             timeout_ms: int = 5000, raw_args: bytes | None = None) -> None:
+        frames = p.encode_request(id_, address, method, raw_args if raw_args is not None else list(args),
+                                  flags=flags, timeout_ms=timeout_ms)
+        self.send(frames)
+
+    def reply(self, timeout: float = 5.0) -> p.Reply | None:
+        while True:
+            got = self.recv(timeout)
+            if got is None:
+                return None
+            msg = p.decode(got[1])
+            if isinstance(msg, p.Reply):
+                return msg
+
+    def ask(self, id_: int, address: str, method: str, *args: Any, **kw: Any) -> p.Reply:
+        self.call(id_, address, method, args, **kw)
+        reply = self.reply()
+        assert reply is not None, f"no reply to {address}.{method}"
+        assert reply.id == id_
+        return reply
+
+
+@pytest.fixture
+def scripted(endpoint: str) -> ScriptedBroker:
+    b = ScriptedBroker(endpoint)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def pyworker(spawn: Callable[..., Proc], endpoint: str) -> Callable[..., Proc]:
+    def start(*extra: str, credits: int = 4, name: str = "w1") -> Proc:
+        return spawn(python_worker_argv(endpoint, "sample_actors", credits=credits, name=name,
+                                        extra=list(extra)), label=f"pyworker-{name}")
+    return start
+
+
+def test_ready_and_call(scripted: ScriptedBroker, pyworker: Callable[..., Proc]) -> None:
+    proc = pyworker(credits=3)
+    ready = scripted.expect_ready()
+    assert (ready.name, ready.pid, ready.credits) == ("w1", proc.pid, 3)
+    assert ready.actors == ["pybroken", "pyecho", "pytally"]
+    assert scripted.ask(11, "pyecho", "echo", {"a": [1, 2.5, None]}) == p.Reply(11, "ok", {"a": [1, 2.5, None]})
+    assert scripted.ask(12, "pyecho", "pid") == p.Reply(12, "ok", proc.pid)
+    # any integer encoding of a meta field is accepted (id as uint64, timeout as uint32)
+    meta = b"\x95\xcf" + (13).to_bytes(8, "big") + msgpack.packb("pyecho") + msgpack.packb("add") + b"\x00\xce\x00\x00\x13\x88"
+    scripted.send([p.header(p.Command.REQUEST), meta, msgpack.packb([2, 3])])
+    assert scripted.reply() == p.Reply(13, "ok", 5)
+
+
+def test_error_codes(scripted: ScriptedBroker, pyworker: Callable[..., Proc]) -> None:
+    pyworker("--max-message-bytes", "4096")
+    scripted.expect_ready()
+    cases: list[tuple[str, str, Any, str, str]] = [
+        ("nope", "echo", [1], "unknown_actor", "nope"),
+        ("pyecho", "nope", [], "unknown_method", "nope"),
+        ("pyecho", "close", [], "unknown_method", "close"),     # the hook is not a method
+        ("pyecho", "_private", [], "unknown_method", "_private"),
+        ("pyecho", "add", [1], "bad_args", "b"),                # too few
+        ("pyecho", "add", [1, 2, 3], "bad_args", "too many"),
+        ("pyecho", "add", [1, "x"], "bad_args", "must be int"),
+        ("pyecho", "fail", ["it broke"], "actor_error", "it broke"),
+        ("pybroken", "anything", [], "actor_error", "constructor failed on purpose"),
+        ("pyecho", "unencodable", [], "actor_error", "cannot be encoded"),
+        ("pyecho", "", [], "bad_request", "method"),
+        ("bad name!", "echo", [1], "bad_request", "malformed"),
+    ]
+    for i, (address, method, args, code, text) in enumerate(cases, start=100):
+        reply = scripted.ask(i, address, method, *args)
+        assert (reply.status, reply.id) == (code, i), (address, method, reply)
+        assert text in reply.value, reply
+    raw_cases = [
+        (b"\x01", "not an array"),                   # args is an int
+        (b"\x92\x01", "truncated"),                  # malformed
+        (b"\x91" * 40 + b"\x00", "too deep"),        # nesting over 32
+        (b"\xdd\xff\xff\xff\xff", "huge length"),    # array claiming 4 G elements
+        (msgpack.packb([b"x" * 5000]), "over frame limit"),
+    ]
+    for i, (raw, why) in enumerate(raw_cases, start=200):
+        reply = scripted.ask(i, "pyecho", "echo", raw_args=raw)
+        assert reply.status == "bad_args", (why, reply)
+    assert scripted.ask(300, "pyecho", "echo", 1, flags=2).status == "bad_request"
+    # still serving normally after all that
+    assert scripted.ask(301, "pyecho", "add", 2, 2).value == 4
+
+
+def test_malformed_messages_are_dropped(scripted: ScriptedBroker, pyworker: Callable[..., Proc]) -> None:
+    pyworker()
+    scripted.expect_ready()
+    garbage = [
+        [b"XXX\x01\x01", b"\x90", b"\x90"],                    # wrong signature
+        [b"TRP\x07\x01", b"\x90", b"\x90"],                    # wrong version
+        [b"TRP\x01\x7f"],                                      # unknown command
+        [b"TRP\x01\x01", b"\x90"],                             # REQUEST missing a frame
+        [b"TRP\x01\x01", b"\xc1", b"\x90"],                    # unreadable meta: no id to answer
+        [b"TRP\x01\x01", msgpack.packb([1, "pyecho"]), b"\x90"],
+        [b"TRP\x01\x01", msgpack.packb([-5, "pyecho", "echo", 0, 0]), b"\x91\x01"],
+        p.encode_reply(1, "ok", 1),                            # REPLY to a worker
+        p.encode_ready("x", 1, 1, ["a"]),                      # READY to a worker
+        [b"TRP\x01\x04", b"extra"],                            # HEARTBEAT with a body
+        [b""],
+    ]
+    for frames in garbage:
+        scripted.send(frames)
+    # none of them gets a reply; the next good request is answered
+    assert scripted.ask(7, "pyecho", "echo", "still here").value == "still here"
+
+
+def test_tell_is_replied_to_the_broker(scripted: ScriptedBroker, pyworker: Callable[..., Proc]) -> None:
+    pyworker()
+    scripted.expect_ready()
+    # the broker needs the reply to a tell to return the credit
+    assert scripted.ask(5, "pytally/t", "add", 3, flags=p.FLAG_TELL) == p.Reply(5, "ok", 3)
+
+
+def test_keyed_instances(scripted: ScriptedBroker, pyworker: Callable[..., Proc]) -> None:
+    pyworker()
+    scripted.expect_ready()
+    assert scripted.ask(1, "pytally/alice", "add", 5).value == 5
+    assert scripted.ask(2, "pytally/bob", "add", 1).value == 1
+    assert scripted.ask(3, "pytally/alice", "add", 2).value == 7
+    assert scripted.ask(4, "pytally/alice", "key_of").value == "alice"
+    assert scripted.ask(5, "pytally", "key_of").value is None
+    assert scripted.ask(6, "pytally/ключ", "key_of").value == "ключ"
+
+
+def test_unsolicited_disconnect_gets_ready_again(scripted: ScriptedBroker, pyworker: Callable[..., Proc]) -> None:
+    pyworker(credits=2)
+    first = scripted.expect_ready()
+    scripted.send(p.encode_disconnect())
+    again = scripted.expect_ready(timeout=5)
+    assert again == first
+    assert scripted.ask(1, "pyecho", "echo", 1).value == 1
+
+
+def test_reconnects_after_broker_silence(scripted: ScriptedBroker, pyworker: Callable[..., Proc]) -> None:
+    pyworker("--heartbeat-ms", "100", "--liveness", "3")
+    scripted.expect_ready()
+    old_identity = scripted.worker
+    scripted.send_heartbeats = False  # play dead
+    got = scripted.expect_ready(timeout=5)
+    assert got.name == "w1"
+    assert scripted.worker != old_identity, "the worker should reconnect with a new socket"
+    scripted.send_heartbeats = True
+    assert scripted.ask(1, "pyecho", "echo", "back").value == "back"
+
+
+def test_heartbeats_continue_during_a_long_method(scripted: ScriptedBroker, pyworker: Callable[..., Proc]) -> None:
+    pyworker("--heartbeat-ms", "100")
+    scripted.expect_ready()
+    scripted.call(1, "pyecho", "spin", [1.5])
+    start = scripted.heartbeats
+    reply = scripted.reply(timeout=10)
+    assert reply is not None and reply.status == "ok"
+    # 1.5 s of busy Python at one heartbeat per 100 ms
+    assert scripted.heartbeats - start >= 8, scripted.heartbeats - start
+
+
+def test_request_past_its_deadline_is_not_run(scripted: ScriptedBroker, pyworker: Callable[..., Proc]) -> None:
+    pyworker(credits=2)
+    scripted.expect_ready()
+    scripted.call(1, "pyecho", "sleep", [0.6])
+    scripted.call(2, "pytally/d", "add", [1], timeout_ms=100)  # waits behind the sleep
+    replies = {r.id: r for r in (scripted.reply(), scripted.reply())}
+    assert replies[1].status == "ok"
+    assert replies[2].status == "deadline_exceeded"
+    # the expired add never ran: the fresh instance starts at 0
+    assert scripted.ask(3, "pytally/d", "add", 10).value == 10
+
+
+def test_graceful_shutdown(scripted: ScriptedBroker, pyworker: Callable[..., Proc]) -> None:
+    proc = pyworker(credits=4)
+    scripted.expect_ready()
+    assert scripted.ask(1, "pyecho", "echo", 1).value == 1
+    assert scripted.ask(2, "pytally/z", "add", 1).value == 1
+    scripted.call(3, "pyecho", "sleep", [0.5])
+    time.sleep(0.1)
+    proc.signal(signal.SIGTERM)
+    got = scripted.recv(timeout=5)
+    assert got is not None and got[1] == p.encode_disconnect(), got
+    # sent before our acknowledgement: the worker must still take and answer it
+    scripted.call(4, "pyecho", "echo", ["late"])
+    scripted.send(p.encode_disconnect())  # the acknowledgement
+    replies = {}
+    while len(replies) < 2:
+        r = scripted.reply(timeout=5)
+        assert r is not None, f"missing replies, have {replies}"
+        replies[r.id] = r
+    assert replies[3].status == "ok" and replies[4].value == "late"
+    assert proc.wait(10) == 0
+    out = proc.stdout()
+    assert out.count(f"pyecho destroyed in pid {proc.pid}") == 1, out
+    assert out.count(f"pytally/z destroyed in pid {proc.pid}") == 1, out
+    assert out.count("pyecho built") == 1, out
+
+
+def test_shutdown_without_acknowledgement_is_bounded(scripted: ScriptedBroker, pyworker: Callable[..., Proc]) -> None:
+    proc = pyworker("--heartbeat-ms", "200")
+    scripted.expect_ready()
+    assert scripted.ask(1, "pyecho", "echo", 1).value == 1
+    t0 = time.monotonic()
+    proc.signal(signal.SIGINT)
+    assert proc.wait(10) == 0
+    assert time.monotonic() - t0 < 5
+    assert proc.stdout().count("pyecho destroyed") == 1
