@@ -1,0 +1,98 @@
+#include "troupe/dispatch.hpp"
+
+#include <algorithm>
+#include <vector>
+
+namespace troupe {
+namespace {
+
+protocol::status fail(msgpack::sbuffer& out, protocol::status code, std::string_view message) {
+  out.clear();
+  msgpack::packer<msgpack::sbuffer>(out).pack(message);
+  return code;
+}
+
+// Strings and binaries in the arguments point into the received frame
+// instead of being copied: the frame outlives the call.
+bool reference_everything(msgpack::type::object_type, std::size_t, void*) { return true; }
+
+}  // namespace
+
+dispatcher::dispatcher(const registry& types, protocol::limits limits)
+    : types_(types), limits_(limits) {}
+
+dispatcher::~dispatcher() { destroy_all(); }
+
+protocol::status dispatcher::handle(std::string_view address, std::string_view method,
+                                    const void* args, std::size_t args_size,
+                                    msgpack::sbuffer& out) {
+  using protocol::status;
+  out.clear();
+  const auto parts = protocol::split_address(address);
+  if (!parts) return fail(out, status::bad_request, "malformed address");
+
+  auto it = instances_.find(address);
+  const detail::actor_type_info* type = it != instances_.end() ? it->second.type : types_.find(parts->name);
+  if (!type) return fail(out, status::unknown_actor, "this worker hosts no actor '" + std::string(parts->name) + "'");
+  const auto* m = type->find_method(method);
+  if (!m) {
+    return fail(out, status::unknown_method,
+                "actor '" + type->name + "' has no method '" + std::string(method) + "'");
+  }
+
+  // Decode before constructing: a request with bad arguments builds nothing.
+  // Each container or string is bounded by the frame's own length, so a
+  // header that claims billions of elements cannot allocate them.
+  const auto bound = std::max<std::size_t>(args_size, 1);
+  const msgpack::unpack_limit limit(bound, bound, bound, bound, bound, limits_.max_depth);
+  msgpack::object decoded;
+  zone_.clear();
+  try {
+    std::size_t offset = 0;
+    decoded = msgpack::unpack(zone_, static_cast<const char*>(args), args_size, offset,
+                              reference_everything, nullptr, limit);
+    if (offset != args_size) return fail(out, status::bad_args, "trailing bytes after args");
+  } catch (const std::exception& e) {
+    return fail(out, status::bad_args, std::string("args are not valid msgpack within limits: ") + e.what());
+  }
+
+  if (it == instances_.end()) {
+    const context ctx(address, parts->name, parts->key);
+    try {
+      live_instance fresh{type->construct(ctx), type, constructed_++};
+      it = instances_.emplace(std::string(address), std::move(fresh)).first;
+    } catch (const std::exception& e) {
+      return fail(out, status::actor_error, "constructing '" + type->name + "' failed: " + e.what());
+    } catch (...) {
+      return fail(out, status::actor_error, "constructing '" + type->name + "' failed");
+    }
+  }
+
+  try {
+    m->call(*it->second.object, decoded, out);
+    return status::ok;
+  } catch (const bad_args_error& e) {
+    return fail(out, status::bad_args, e.what());
+  } catch (const std::exception& e) {
+    return fail(out, status::actor_error, e.what());
+  } catch (...) {
+    return fail(out, status::actor_error, "the method threw a non-standard exception");
+  }
+}
+
+void dispatcher::destroy_all() {
+  std::vector<live_instance*> order;
+  order.reserve(instances_.size());
+  for (auto& [address, inst] : instances_) order.push_back(&inst);
+  std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->order > b->order; });
+  for (auto* inst : order) {
+    try {
+      inst->object.reset();
+    } catch (...) {
+      // A throwing destructor must not stop the others from running.
+    }
+  }
+  instances_.clear();
+}
+
+}  // namespace troupe

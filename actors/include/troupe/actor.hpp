@@ -1,0 +1,177 @@
+// Defining actors: a C++ class registered at namespace scope under a name,
+// with its methods registered under names.
+//
+//   class squares {
+//    public:
+//     int square(int x) { return x * x; }
+//   };
+//   const troupe::actor<squares> squares_actor{"squares",
+//                                              troupe::method("square", &squares::square)};
+//
+// Only the name travels: the worker executable that links this definition
+// builds a `squares` object lazily, in its own process, on the first message
+// for it. Arguments and results are anything msgpack-c can convert; a type
+// it cannot convert fails to compile here, not at run time.
+#pragma once
+
+#include <msgpack.hpp>
+
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace troupe {
+
+// What an instance may know about itself. A class whose constructor takes a
+// `const troupe::context&` receives it; otherwise it is default-constructed.
+class context {
+ public:
+  context(std::string_view address, std::string_view name, std::string_view key)
+      : address_(address), name_(name), key_(key) {}
+  std::string_view address() const { return address_; }  // "counter/alice"
+  std::string_view name() const { return name_; }        // "counter"
+  std::string_view key() const { return key_; }          // "alice", empty if unkeyed
+
+ private:
+  std::string_view address_, name_, key_;
+};
+
+// Thrown while decoding arguments; the worker answers `bad_args`.
+class bad_args_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+namespace detail {
+
+// Type-erased instance; the worker owns one per live address.
+struct instance_base {
+  virtual ~instance_base() = default;
+};
+
+template <class T>
+struct instance final : instance_base {
+  template <class... A>
+  explicit instance(A&&... a) : object(std::forward<A>(a)...) {}
+  T object;
+};
+
+// Calls a method: decodes `args` (a msgpack array), invokes, packs the
+// result into `out`.
+using invoker = std::function<void(instance_base&, const msgpack::object& args, msgpack::sbuffer& out)>;
+
+struct method_entry {
+  std::string name;
+  invoker call;
+};
+
+struct actor_type_info {
+  std::string name;
+  std::vector<method_entry> methods;
+  std::function<std::unique_ptr<instance_base>(const context&)> construct;
+  std::vector<std::string> errors;  // e.g. duplicate method names, reported at startup
+
+  const method_entry* find_method(std::string_view method) const {
+    for (const auto& m : methods)
+      if (m.name == method) return &m;
+    return nullptr;
+  }
+};
+
+template <class A>
+using arg_t = std::remove_cvref_t<A>;
+
+template <class A>
+arg_t<A> convert_arg(const msgpack::object& o, std::size_t index) {
+  try {
+    return o.as<arg_t<A>>();
+  } catch (const msgpack::type_error&) {
+    throw bad_args_error("argument " + std::to_string(index + 1) + " has the wrong type");
+  } catch (const std::bad_cast&) {
+    throw bad_args_error("argument " + std::to_string(index + 1) + " has the wrong type");
+  }
+}
+
+template <class T, class R, class... A, class Fn, std::size_t... I>
+void invoke_with(T& obj, Fn fn, const msgpack::object& args, msgpack::sbuffer& out,
+                 std::index_sequence<I...>) {
+  if (args.type != msgpack::type::ARRAY) throw bad_args_error("args must be an array");
+  if (args.via.array.size != sizeof...(A))
+    throw bad_args_error("expected " + std::to_string(sizeof...(A)) + " argument(s), got " +
+                         std::to_string(args.via.array.size));
+  // Convert every argument before calling, so a bad one never half-runs the method.
+  [[maybe_unused]] std::tuple<arg_t<A>...> converted{convert_arg<A>(args.via.array.ptr[I], I)...};
+  msgpack::packer<msgpack::sbuffer> pk(out);
+  if constexpr (std::is_void_v<R>) {
+    (obj.*fn)(std::move(std::get<I>(converted))...);
+    pk.pack_nil();
+  } else {
+    pk.pack((obj.*fn)(std::move(std::get<I>(converted))...));
+  }
+}
+
+template <class T, class R, class... A, class Fn>
+invoker make_invoker(Fn fn) {
+  return [fn](instance_base& base, const msgpack::object& args, msgpack::sbuffer& out) {
+    auto& obj = static_cast<instance<T>&>(base).object;
+    invoke_with<T, R, A...>(obj, fn, args, out, std::index_sequence_for<A...>{});
+  };
+}
+
+void register_actor_type(actor_type_info info);
+
+}  // namespace detail
+
+// One named method of actor class T; made by troupe::method.
+template <class T>
+struct method_def {
+  std::string name;
+  detail::invoker call;
+};
+
+template <class T, class R, class... A>
+method_def<T> method(std::string_view name, R (T::*fn)(A...)) {
+  return {std::string(name), detail::make_invoker<T, R, A...>(fn)};
+}
+
+template <class T, class R, class... A>
+method_def<T> method(std::string_view name, R (T::*fn)(A...) const) {
+  return {std::string(name), detail::make_invoker<T, R, A...>(fn)};
+}
+
+// Registers actor class T under `name`. Define one at namespace scope in a
+// source file compiled into the worker executable (see troupe_add_worker in
+// CMake and docs/concepts.md on why not through a static library).
+template <class T>
+class actor {
+  static_assert(std::is_default_constructible_v<T> || std::is_constructible_v<T, const context&>,
+                "an actor class needs a default constructor or one taking const troupe::context&");
+
+ public:
+  template <class... M>
+  explicit actor(std::string_view name, method_def<T> first, M... rest) {
+    detail::actor_type_info info;
+    info.name = std::string(name);
+    for (auto& m : std::vector<method_def<T>>{std::move(first), std::move(rest)...}) {
+      if (info.find_method(m.name))
+        info.errors.push_back("actor '" + info.name + "' registers method '" + m.name + "' twice");
+      info.methods.push_back({std::move(m.name), std::move(m.call)});
+    }
+    info.construct = [](const context& ctx) -> std::unique_ptr<detail::instance_base> {
+      if constexpr (std::is_constructible_v<T, const context&>) {
+        return std::make_unique<detail::instance<T>>(ctx);
+      } else {
+        return std::make_unique<detail::instance<T>>();
+      }
+    };
+    detail::register_actor_type(std::move(info));
+  }
+};
+
+}  // namespace troupe

@@ -1,0 +1,56 @@
+// The worker's message handler, independent of sockets: it owns the live
+// instances of one worker process, builds each lazily on its first message,
+// calls methods by name, and destroys every instance exactly once.
+#pragma once
+
+#include <msgpack.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "troupe/protocol.hpp"
+#include "troupe/registry.hpp"
+
+namespace troupe {
+
+class dispatcher {
+ public:
+  explicit dispatcher(const registry& types, protocol::limits limits = {});
+  ~dispatcher();  // destroys what is still live
+  dispatcher(const dispatcher&) = delete;
+  dispatcher& operator=(const dispatcher&) = delete;
+
+  // Handles one request; `out` receives the msgpack result, or a msgpack
+  // string with the error message when the status is not ok.
+  protocol::status handle(std::string_view address, std::string_view method, const void* args,
+                          std::size_t args_size, msgpack::sbuffer& out);
+
+  // Destroys every live instance, newest first, each exactly once.
+  void destroy_all();
+  std::size_t live_instances() const { return instances_.size(); }
+
+ private:
+  struct string_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  struct live_instance {
+    std::unique_ptr<detail::instance_base> object;
+    const detail::actor_type_info* type = nullptr;
+    std::uint64_t order = 0;  // construction order, for destruction newest first
+  };
+
+  const registry& types_;
+  protocol::limits limits_;
+  std::unordered_map<std::string, live_instance, string_hash, std::equal_to<>> instances_;
+  std::uint64_t constructed_ = 0;
+  msgpack::zone zone_;  // reused for decoding arguments
+};
+
+}  // namespace troupe

@@ -1,0 +1,249 @@
+// The `troupe` command line: run a broker, call actors, read stats, measure.
+#include <CLI/CLI.hpp>
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <iostream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+#include "json_msgpack.hpp"
+#include "troupe/broker.hpp"
+#include "troupe/client.hpp"
+#include "troupe/worker.hpp"
+
+namespace {
+
+using namespace troupe;
+using clock_type = std::chrono::steady_clock;
+
+std::atomic<bool> stop_requested{false};
+extern "C" void on_stop_signal(int) { stop_requested = true; }
+
+int run_broker(const broker_options& opt) {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  try {
+    broker b(opt);
+    // Tests and scripts read this line to learn the port of a `:*` endpoint.
+    std::printf("troupe broker listening on %s\n", b.endpoint().c_str());
+    std::fflush(stdout);
+    b.run(stop_requested);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: broker: %s\n", e.what());
+    return 1;
+  }
+  std::fprintf(stderr, "troupe broker stopped\n");
+  return 0;
+}
+
+// Prints `error: CODE: message` and returns the CLI's exit code for it.
+int report(const raw_reply& reply) {
+  std::string message;
+  try {
+    message = cli::msgpack_to_json(reply.value).get<std::string>();
+  } catch (const std::exception&) {
+    message = "(unreadable error message)";
+  }
+  std::fprintf(stderr, "error: %s: %s\n", std::string(protocol::to_string(reply.code)).c_str(), message.c_str());
+  return 1;
+}
+
+raw_reply ask_blocking(client& c, const std::string& address, const std::string& method, std::string args,
+                       std::chrono::milliseconds timeout) {
+  std::promise<raw_reply> done;
+  auto result = done.get_future();
+  c.ask_raw(address, method, std::move(args), timeout, [&done](raw_reply&& r) { done.set_value(std::move(r)); });
+  return result.get();
+}
+
+int call(const std::string& endpoint, int timeout_ms, const std::string& address, const std::string& method,
+         const std::vector<std::string>& json_args) {
+  std::string args;
+  try {
+    args = cli::json_args_to_msgpack(json_args);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  }
+  client c(endpoint);
+  const auto reply = ask_blocking(c, address, method, std::move(args), std::chrono::milliseconds(timeout_ms));
+  if (reply.code != protocol::status::ok) return report(reply);
+  try {
+    std::printf("%s\n", cli::msgpack_to_json(reply.value).dump().c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: the result is not valid msgpack: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
+
+struct bench_settings {
+  std::string endpoint, address, method;
+  std::vector<std::string> args;
+  std::size_t requests = 10000, window = 100, warmup = 1000;
+  int timeout_ms = 30000;
+  bool json = false;
+};
+
+int bench(const bench_settings& s) {
+  std::string args;
+  try {
+    args = cli::json_args_to_msgpack(s.args);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  }
+  client c(s.endpoint);
+  const auto timeout = std::chrono::milliseconds(s.timeout_ms);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::size_t in_flight = 0, errors = 0;
+  std::string first_error;
+  std::vector<double> latencies_us;
+  latencies_us.reserve(s.requests);
+
+  auto run_phase = [&](std::size_t count, bool record) {
+    for (std::size_t i = 0; i < count; ++i) {
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return in_flight < s.window; });
+        ++in_flight;
+      }
+      const auto start = clock_type::now();
+      c.ask_raw(s.address, s.method, args, timeout, [&, start, record](raw_reply&& r) {
+        const auto us = std::chrono::duration<double, std::micro>(clock_type::now() - start).count();
+        std::lock_guard lock(mu);
+        if (record) {
+          latencies_us.push_back(us);
+          if (r.code != protocol::status::ok && errors++ == 0) first_error = std::string(protocol::to_string(r.code));
+        }
+        --in_flight;
+        cv.notify_all();
+      });
+    }
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return in_flight == 0; });
+  };
+
+  run_phase(s.warmup, false);
+  const auto start = clock_type::now();
+  run_phase(s.requests, true);
+  const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+
+  std::sort(latencies_us.begin(), latencies_us.end());
+  auto pct = [&](double p) {
+    if (latencies_us.empty()) return 0.0;
+    const auto i = std::min(latencies_us.size() - 1, static_cast<std::size_t>(p * static_cast<double>(latencies_us.size())));
+    return latencies_us[i];
+  };
+  const double throughput = seconds > 0 ? static_cast<double>(s.requests) / seconds : 0;
+  if (s.json) {
+    nlohmann::json out = {{"requests", s.requests}, {"errors", errors},      {"seconds", seconds},
+                          {"window", s.window},     {"throughput", throughput}, {"p50_us", pct(0.50)},
+                          {"p99_us", pct(0.99)},    {"p999_us", pct(0.999)},  {"max_us", pct(1.0)}};
+    std::printf("%s\n", out.dump().c_str());
+  } else {
+    std::printf("%zu requests (window %zu) in %.3f s: %.0f req/s\n", s.requests, s.window, seconds, throughput);
+    std::printf("latency p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us\n", pct(0.5), pct(0.99), pct(0.999),
+                pct(1.0));
+    if (errors) std::printf("%zu errors (first: %s)\n", errors, first_error.c_str());
+  }
+  return errors ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"troupe: a message-queue actor framework on ZeroMQ and MessagePack"};
+  app.require_subcommand(1);
+  const std::string default_endpoint = default_broker_endpoint();
+
+  broker_options bopt;
+  int heartbeat_ms = 1000, default_timeout_ms = 60000;
+  auto* broker_cmd = app.add_subcommand("broker", "run a broker in the foreground until SIGINT/SIGTERM");
+  broker_cmd->add_option("--listen", bopt.listen, "endpoint to bind, e.g. tcp://127.0.0.1:5555 or ipc:///tmp/t.sock")
+      ->capture_default_str();
+  broker_cmd->add_option("--heartbeat-ms", heartbeat_ms, "heartbeat interval")->check(CLI::Range(10, 600000))->capture_default_str();
+  broker_cmd->add_option("--liveness", bopt.liveness, "heartbeats a worker may miss before it is declared dead")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  broker_cmd->add_option("--queue-limit", bopt.queue_limit, "requests waiting per queue before `overloaded`")
+      ->check(CLI::Range(1, 10000000))
+      ->capture_default_str();
+  broker_cmd->add_option("--max-message-bytes", bopt.limits.max_message_bytes, "largest args frame accepted")
+      ->check(CLI::Range(64, 1 << 30))
+      ->capture_default_str();
+  broker_cmd->add_option("--default-timeout-ms", default_timeout_ms, "timeout of requests that give none")
+      ->check(CLI::Range(1, 86400000))
+      ->capture_default_str();
+
+  std::string endpoint = default_endpoint;
+  int timeout_ms = 30000;
+  std::string address, method;
+  std::vector<std::string> json_args;
+  auto* call_cmd = app.add_subcommand("call", "ask an actor once and print the result as JSON");
+  call_cmd->add_option("--broker", endpoint, "broker endpoint")->capture_default_str();
+  call_cmd->add_option("--timeout-ms", timeout_ms, "give up after this long")->check(CLI::Range(1, 86400000))->capture_default_str();
+  call_cmd->add_option("address", address, "actor address: name or name/key")->required();
+  call_cmd->add_option("method", method, "method name")->required();
+  call_cmd->add_option("args", json_args, "arguments, each a JSON value");
+
+  auto* stats_cmd = app.add_subcommand("stats", "print the broker's stats as one JSON object");
+  stats_cmd->add_option("--broker", endpoint, "broker endpoint")->capture_default_str();
+  stats_cmd->add_option("--timeout-ms", timeout_ms, "give up after this long")->check(CLI::Range(1, 86400000));
+
+  bench_settings bs;
+  auto* bench_cmd = app.add_subcommand("bench", "ask N times with at most W in flight; report throughput and latency");
+  bench_cmd->add_option("--broker", endpoint, "broker endpoint")->capture_default_str();
+  bench_cmd->add_option("--requests", bs.requests, "measured requests")->check(CLI::Range(1, 100000000))->capture_default_str();
+  bench_cmd->add_option("--window", bs.window, "requests in flight at most")->check(CLI::Range(1, 1000000))->capture_default_str();
+  bench_cmd->add_option("--warmup", bs.warmup, "unmeasured requests first")->capture_default_str();
+  bench_cmd->add_option("--timeout-ms", bs.timeout_ms, "per-request timeout")->check(CLI::Range(1, 86400000))->capture_default_str();
+  bench_cmd->add_flag("--json", bs.json, "print one JSON object");
+  bench_cmd->add_option("address", address, "actor address")->required();
+  bench_cmd->add_option("method", method, "method name")->required();
+  bench_cmd->add_option("args", json_args, "arguments, each a JSON value");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+
+  try {
+    if (broker_cmd->parsed()) {
+      bopt.heartbeat = std::chrono::milliseconds(heartbeat_ms);
+      bopt.default_timeout = std::chrono::milliseconds(default_timeout_ms);
+      return run_broker(bopt);
+    }
+    if (call_cmd->parsed()) return call(endpoint, timeout_ms, address, method, json_args);
+    if (stats_cmd->parsed()) return call(endpoint, timeout_ms, std::string(protocol::management_actor), "stats", {});
+    if (bench_cmd->parsed()) {
+      bs.endpoint = endpoint;
+      bs.address = address;
+      bs.method = method;
+      bs.args = json_args;
+      return bench(bs);
+    }
+  } catch (const zmq::error_t& e) {
+    std::fprintf(stderr, "error: %s (endpoint %s)\n", e.what(), endpoint.c_str());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 2;
+}

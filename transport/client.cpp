@@ -1,0 +1,220 @@
+#include "troupe/client.hpp"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <thread>
+#include <unordered_map>
+#include <zmq.hpp>
+
+namespace troupe {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// How long past its timeout the client waits for the broker's own
+// deadline_exceeded before giving up locally (broker down or unreachable).
+constexpr auto local_grace = std::chrono::milliseconds(250);
+
+}  // namespace
+
+struct client::impl {
+  struct outgoing {
+    std::uint64_t id;
+    std::string meta;
+    std::string args;
+    callback done;  // empty for a tell
+    clock::time_point deadline;
+  };
+  struct pending {
+    callback done;
+    clock::time_point deadline;
+  };
+
+  std::string endpoint;
+  zmq::context_t ctx{1};
+  std::atomic<std::uint64_t> next_id{1};
+  std::atomic<bool> stopping{false};
+  int wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+  std::mutex mu;
+  std::vector<outgoing> submitted;  // guarded by mu; swapped out by the I/O thread
+
+  std::unordered_map<std::uint64_t, pending> in_flight;  // I/O thread only
+  std::thread thread;
+
+  explicit impl(std::string ep) : endpoint(std::move(ep)) {
+    if (wake_fd < 0) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
+    // Connect here so a bad endpoint throws in the constructor, not later.
+    zmq::socket_t socket(ctx, zmq::socket_type::dealer);
+    socket.set(zmq::sockopt::linger, 0);
+    socket.set(zmq::sockopt::sndhwm, 0);
+    socket.set(zmq::sockopt::rcvhwm, 0);
+    socket.set(zmq::sockopt::reconnect_ivl, 100);
+    socket.connect(endpoint);
+    thread = std::thread([this, s = std::move(socket)]() mutable { run(s); });
+  }
+
+  ~impl() {
+    stopping = true;
+    wake();
+    thread.join();
+    close(wake_fd);
+  }
+
+  void wake() {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = write(wake_fd, &one, sizeof one);
+  }
+
+  void submit(outgoing&& o) {
+    bool was_empty;
+    {
+      std::lock_guard lock(mu);
+      was_empty = submitted.empty();
+      submitted.push_back(std::move(o));
+    }
+    if (was_empty) wake();  // the I/O thread takes the whole batch at once
+  }
+
+  void send_batch(zmq::socket_t& s, std::vector<outgoing>& batch) {
+    const auto hdr = protocol::header(protocol::command::request);
+    for (auto& o : batch) {
+      if (o.done) in_flight.emplace(o.id, pending{std::move(o.done), o.deadline});
+      s.send(zmq::buffer(hdr), zmq::send_flags::sndmore);
+      s.send(zmq::buffer(o.meta), zmq::send_flags::sndmore);
+      s.send(zmq::buffer(o.args), zmq::send_flags::none);
+    }
+    batch.clear();
+  }
+
+  void on_reply(zmq::socket_t& s) {
+    std::array<zmq::message_t, 3> frames;
+    std::size_t n = 0;
+    zmq::message_t extra;
+    for (;;) {
+      auto& target = n < frames.size() ? frames[n] : extra;
+      if (!s.recv(target, zmq::recv_flags::none)) return;
+      ++n;
+      if (!target.more()) break;
+    }
+    if (n != 3 || protocol::parse_header(frames[0].data(), frames[0].size()) != protocol::command::reply) return;
+    auto meta = protocol::decode_reply_meta(frames[1].data(), frames[1].size());
+    if (!meta) return;
+    auto it = in_flight.find(meta->id);
+    if (it == in_flight.end()) return;  // answered locally already, or id 0
+    raw_reply reply;
+    // A status this client does not know yet is still an error, never a value.
+    reply.code = protocol::status_from_string(meta->status_text).value_or(protocol::status::bad_request);
+    reply.value.assign(static_cast<const char*>(frames[2].data()), frames[2].size());
+    auto done = std::move(it->second.done);
+    in_flight.erase(it);
+    done(std::move(reply));
+  }
+
+  void fail(callback& done, std::string_view message) {
+    raw_reply reply;
+    reply.code = protocol::status::deadline_exceeded;
+    std::string buf;
+    protocol::encode_str(buf, message);
+    reply.value = std::move(buf);
+    done(std::move(reply));
+  }
+
+  void expire(clock::time_point now) {
+    for (auto it = in_flight.begin(); it != in_flight.end();) {
+      if (it->second.deadline <= now) {
+        auto done = std::move(it->second.done);
+        it = in_flight.erase(it);
+        fail(done, "no reply from the broker within the timeout");
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void run(zmq::socket_t& s) {
+    std::vector<outgoing> batch;
+    auto next_scan = clock::now();
+    while (!stopping) {
+      zmq::pollitem_t items[] = {{s.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};
+      zmq::poll(items, 2, std::chrono::milliseconds(in_flight.empty() ? 100 : 20));
+      if (items[1].revents & ZMQ_POLLIN) {
+        std::uint64_t count;
+        [[maybe_unused]] auto n = read(wake_fd, &count, sizeof count);
+      }
+      {
+        std::lock_guard lock(mu);
+        batch.swap(submitted);
+      }
+      send_batch(s, batch);
+      for (int i = 0; i < 4096 && (s.get(zmq::sockopt::events) & ZMQ_POLLIN); ++i) on_reply(s);
+      const auto now = clock::now();
+      if (now >= next_scan) {
+        expire(now);
+        next_scan = now + std::chrono::milliseconds(20);
+      }
+    }
+    // Every ask ends: what is still pending fails now.
+    {
+      std::lock_guard lock(mu);
+      batch.swap(submitted);
+    }
+    for (auto& o : batch)
+      if (o.done) fail(o.done, "the client was closed");
+    for (auto& [id, p] : in_flight) fail(p.done, "the client was closed");
+    in_flight.clear();
+  }
+};
+
+client::client(std::string endpoint, client_options options)
+    : endpoint_(std::move(endpoint)), options_(options), impl_(std::make_unique<impl>(endpoint_)) {}
+
+client::~client() = default;
+
+void client::ask_raw(std::string_view address, std::string_view method, std::string args,
+                     std::chrono::milliseconds timeout, callback done) {
+  if (timeout.count() <= 0) timeout = options_.timeout;
+  impl::outgoing o;
+  o.id = impl_->next_id.fetch_add(1, std::memory_order_relaxed);
+  protocol::encode_request_meta(
+      o.meta, {o.id, address, method, 0, static_cast<std::uint64_t>(timeout.count())});
+  o.args = std::move(args);
+  o.done = std::move(done);
+  o.deadline = clock::now() + timeout + local_grace;
+  impl_->submit(std::move(o));
+}
+
+void client::tell_raw(std::string_view address, std::string_view method, std::string args) {
+  impl::outgoing o;
+  o.id = impl_->next_id.fetch_add(1, std::memory_order_relaxed);
+  protocol::encode_request_meta(o.meta, {o.id, address, method, protocol::flag_tell,
+                                         static_cast<std::uint64_t>(options_.timeout.count())});
+  o.args = std::move(args);
+  impl_->submit(std::move(o));
+}
+
+msgpack::object_handle client::unpack(const std::string& bytes) const {
+  const auto bound = std::max<std::size_t>(bytes.size(), 1);
+  const msgpack::unpack_limit limit(bound, bound, bound, bound, bound, options_.limits.max_depth);
+  try {
+    return msgpack::unpack(bytes.data(), bytes.size(), nullptr, nullptr, limit);
+  } catch (const std::exception& e) {
+    throw result_type_error(std::string("the reply value is not valid msgpack: ") + e.what());
+  }
+}
+
+void client::check(const raw_reply& reply) const {
+  if (reply.code == protocol::status::ok) return;
+  std::string message;
+  try {
+    unpack(reply.value).get().convert(message);
+  } catch (const std::exception&) {
+    message = "(no readable message)";
+  }
+  throw error(reply.code, message);
+}
+
+}  // namespace troupe

@@ -1,0 +1,115 @@
+// The troupe wire protocol, version 1: frame layout, commands, error codes
+// and limits. docs/protocol.md is the specification; this header is its
+// C++ form, shared by the broker, the client and the worker runtime.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace troupe::protocol {
+
+inline constexpr std::uint8_t version = 1;
+inline constexpr std::size_t header_size = 5;
+
+enum class command : std::uint8_t {
+  request = 0x01,
+  reply = 0x02,
+  ready = 0x03,
+  heartbeat = 0x04,
+  disconnect = 0x05,
+};
+
+// The 5-byte first frame of every message: "TRP", version, command.
+std::array<char, header_size> header(command c);
+// The command of a header frame, or nullopt for a bad signature, version
+// or command byte.
+std::optional<command> parse_header(const void* data, std::size_t size);
+
+// Error codes travel as strings in REPLY.status and are stable.
+enum class status : std::uint8_t {
+  ok,
+  unknown_actor,
+  unknown_method,
+  bad_args,
+  actor_error,
+  overloaded,
+  deadline_exceeded,
+  worker_lost,
+  bad_request,
+};
+inline constexpr std::size_t status_count = 9;
+
+std::string_view to_string(status s);
+std::optional<status> status_from_string(std::string_view s);
+
+// REQUEST.flags
+inline constexpr std::uint64_t flag_tell = 1;
+
+// Reserved address of the broker's built-in management actor.
+inline constexpr std::string_view management_actor = "$broker";
+
+struct limits {
+  std::size_t max_message_bytes = 1 << 20;  // largest frame
+  std::size_t max_depth = 32;               // msgpack nesting
+  static constexpr std::size_t max_name_bytes = 64;
+  static constexpr std::size_t max_key_bytes = 255;
+  static constexpr std::size_t max_method_bytes = 128;
+};
+
+// REQUEST meta. Views point into the frame they were parsed from.
+struct request_meta {
+  std::uint64_t id = 0;
+  std::string_view address;
+  std::string_view method;
+  std::uint64_t flags = 0;
+  std::uint64_t timeout_ms = 0;
+
+  bool is_tell() const { return (flags & flag_tell) != 0; }
+};
+
+// REPLY meta. `status_text` is kept as text so that a reply can be forwarded
+// without knowing every code a newer peer might send.
+struct reply_meta {
+  std::uint64_t id = 0;
+  std::string_view status_text;
+};
+
+struct ready_info {
+  std::string name;
+  std::uint64_t pid = 0;
+  std::uint64_t credits = 0;
+  std::vector<std::string> actors;
+};
+
+// An address split at its first '/'.
+struct address_parts {
+  std::string_view name;
+  std::string_view key;  // empty for an unkeyed address
+};
+
+// Splits and validates an address; nullopt when it breaks the rules of
+// docs/protocol.md (empty, too long, bad characters in the name, empty key).
+std::optional<address_parts> split_address(std::string_view address);
+bool valid_actor_name(std::string_view name);
+bool valid_method_name(std::string_view method);
+
+// Decoders return nullopt for anything that does not match the spec exactly
+// (wrong types, wrong element count, trailing bytes).
+std::optional<request_meta> decode_request_meta(const void* data, std::size_t size);
+std::optional<reply_meta> decode_reply_meta(const void* data, std::size_t size);
+std::optional<ready_info> decode_ready(const void* data, std::size_t size);
+
+// Small encoders. `out` is cleared first; its capacity is reused, so a
+// caller that keeps the buffer does no allocation per message.
+void encode_request_meta(std::string& out, const request_meta& meta);
+void encode_reply_meta(std::string& out, std::uint64_t id, std::string_view status_text);
+void encode_ready(std::string& out, const ready_info& info);
+// A msgpack str holding `text` (error messages in REPLY.value).
+void encode_str(std::string& out, std::string_view text);
+
+}  // namespace troupe::protocol

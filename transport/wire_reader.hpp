@@ -1,0 +1,35 @@
+// A minimal, allocation-free MessagePack reader for the protocol's own small
+// frames (meta, info). It reads exactly the types the spec allows and fails
+// on anything else, so a hostile frame can neither allocate nor recurse.
+// Arguments and results are user data and go through msgpack-c instead.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace troupe::protocol {
+
+class wire_reader {
+ public:
+  wire_reader(const void* data, std::size_t size)
+      : pos_(static_cast<const unsigned char*>(data)), end_(pos_ + size) {}
+
+  std::optional<std::uint32_t> array_header();
+  std::optional<std::uint32_t> map_header();
+  std::optional<std::uint64_t> uint();
+  std::optional<std::string_view> str();
+  // Skips one value of any type, nested at most `depth` levels.
+  bool skip(int depth = 8);
+  bool at_end() const { return pos_ == end_; }
+
+ private:
+  bool take(std::size_t n, const unsigned char*& out);
+  std::optional<std::uint64_t> be(std::size_t n);
+
+  const unsigned char* pos_;
+  const unsigned char* end_;
+};
+
+}  // namespace troupe::protocol
