@@ -145,32 +145,39 @@ method_def<T> method(std::string_view name, R (T::*fn)(A...) const) {
   return {std::string(name), detail::make_invoker<T, R, A...>(fn)};
 }
 
-// Registers actor class T under `name`. Define one at namespace scope in a
-// source file compiled into the worker executable (see troupe_add_worker in
-// CMake and docs/concepts.md on why not through a static library).
+// The description of actor class T under `name`: what troupe::actor
+// registers. Tests build registries from these directly.
 template <class T>
-class actor {
+detail::actor_type_info describe_actor(std::string_view name, std::vector<method_def<T>> methods) {
   static_assert(std::is_default_constructible_v<T> || std::is_constructible_v<T, const context&>,
                 "an actor class needs a default constructor or one taking const troupe::context&");
+  detail::actor_type_info info;
+  info.name = std::string(name);
+  for (auto& m : methods) {
+    if (info.find_method(m.name))
+      info.errors.push_back("actor '" + info.name + "' registers method '" + m.name + "' twice");
+    info.methods.push_back({std::move(m.name), std::move(m.call)});
+  }
+  info.construct = [](const context& ctx) -> std::unique_ptr<detail::instance_base> {
+    if constexpr (std::is_constructible_v<T, const context&>) {
+      return std::make_unique<detail::instance<T>>(ctx);
+    } else {
+      return std::make_unique<detail::instance<T>>();
+    }
+  };
+  return info;
+}
 
+// Registers actor class T under `name` in the process-wide registry. Define
+// one at namespace scope in a source file compiled into the worker
+// executable (see troupe_add_worker in CMake and docs/concepts.md on why
+// not through a static library).
+template <class T>
+class actor {
  public:
   template <class... M>
   explicit actor(std::string_view name, method_def<T> first, M... rest) {
-    detail::actor_type_info info;
-    info.name = std::string(name);
-    for (auto& m : std::vector<method_def<T>>{std::move(first), std::move(rest)...}) {
-      if (info.find_method(m.name))
-        info.errors.push_back("actor '" + info.name + "' registers method '" + m.name + "' twice");
-      info.methods.push_back({std::move(m.name), std::move(m.call)});
-    }
-    info.construct = [](const context& ctx) -> std::unique_ptr<detail::instance_base> {
-      if constexpr (std::is_constructible_v<T, const context&>) {
-        return std::make_unique<detail::instance<T>>(ctx);
-      } else {
-        return std::make_unique<detail::instance<T>>();
-      }
-    };
-    detail::register_actor_type(std::move(info));
+    detail::register_actor_type(describe_actor<T>(name, {std::move(first), std::move(rest)...}));
   }
 };
 

@@ -1,0 +1,41 @@
+# troupe: `make demo` runs the demo, `make test` runs every test.
+# Each target first installs missing Debian packages (scripts/install-deps.sh).
+BUILD_TYPE ?= Release
+JOBS ?= $(shell nproc)
+PYTHON := /usr/bin/python3
+
+.PHONY: all deps build demo test test-cpp test-python test-sanitize bench format clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+	@cmake --build build -j $(JOBS)
+
+demo: build
+	@scripts/demo.sh
+
+test: test-cpp test-python
+
+test-cpp: build
+	@cd build && ctest --output-on-failure -j $(JOBS) --timeout 300
+
+test-python: build
+	@TROUPE_BIN_DIR=$(CURDIR)/build/bin $(PYTHON) -m pytest -q clients/python/tests
+
+# The C++ tests under AddressSanitizer and UndefinedBehaviorSanitizer, in
+# their own build directory.
+test-sanitize: deps
+	@cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTROUPE_SANITIZE=ON -DTROUPE_BUILD_BENCH=OFF >/dev/null
+	@cmake --build build-sanitize -j $(JOBS)
+	@cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j $(JOBS) --timeout 600
+
+format:
+	@find actors transport tools examples tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
+
+clean:
+	rm -rf build build-sanitize

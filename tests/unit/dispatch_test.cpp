@@ -1,0 +1,237 @@
+// Registry, argument conversion and its errors, method errors, and the
+// lifecycle of instances (lazy, one per address, destroyed exactly once).
+#include <gtest/gtest.h>
+
+#include <map>
+#include <optional>
+#include <stdexcept>
+
+#include "troupe/dispatch.hpp"
+#include "troupe/registry.hpp"
+
+namespace troupe {
+namespace {
+
+using protocol::status;
+
+struct lifecycle_log {
+  int constructed = 0;
+  int destroyed = 0;
+  std::vector<std::string> order;
+};
+lifecycle_log lifelog;
+
+struct point {
+  int x = 0;
+  int y = 0;
+  std::string label;
+  MSGPACK_DEFINE_MAP(x, y, label)
+};
+
+class tracked {
+ public:
+  explicit tracked(const context& ctx) : address_(ctx.address()), key_(ctx.key()) {
+    ++lifelog.constructed;
+    lifelog.order.push_back("+" + address_);
+  }
+  ~tracked() {
+    ++lifelog.destroyed;
+    lifelog.order.push_back("-" + address_);
+  }
+  int add(int a, int b) { return a + b + 0 * calls_++; }
+  int calls() const { return calls_; }
+  std::string key() const { return key_; }
+  double scale(const std::vector<double>& xs, double f) const {
+    double sum = 0;
+    for (double x : xs) sum += x * f;
+    return sum;
+  }
+  point move(point p, std::optional<int> dx) const {
+    p.x += dx.value_or(1);
+    return p;
+  }
+  std::map<std::string, int> count(const std::vector<std::string>& words) const {
+    std::map<std::string, int> m;
+    for (const auto& w : words) ++m[w];
+    return m;
+  }
+  void nothing() {}
+  int fail(const std::string& why) { throw std::runtime_error(why); }
+  int fail_oddly() { throw 42; }
+
+ private:
+  std::string address_, key_;
+  int calls_ = 0;
+};
+
+class explodes_on_build {
+ public:
+  explodes_on_build() { throw std::runtime_error("no database"); }
+  int ping() { return 1; }
+};
+
+registry make_registry() {
+  registry r;
+  r.add(describe_actor<tracked>("tracked", {method("add", &tracked::add), method("calls", &tracked::calls),
+                                            method("key", &tracked::key), method("scale", &tracked::scale),
+                                            method("move", &tracked::move), method("count", &tracked::count),
+                                            method("nothing", &tracked::nothing), method("fail", &tracked::fail),
+                                            method("fail_oddly", &tracked::fail_oddly)}));
+  r.add(describe_actor<explodes_on_build>("explodes", {method("ping", &explodes_on_build::ping)}));
+  return r;
+}
+
+template <class... A>
+std::string args(const A&... a) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_array(sizeof...(A));
+  (pk.pack(a), ...);
+  return std::string(buf.data(), buf.size());
+}
+
+struct call_result {
+  status code;
+  msgpack::object_handle value;
+};
+
+class Dispatch : public ::testing::Test {
+ protected:
+  void SetUp() override { lifelog = {}; }
+
+  call_result call(std::string_view address, std::string_view method, const std::string& a) {
+    msgpack::sbuffer out;
+    const auto code = d.handle(address, method, a.data(), a.size(), out);
+    return {code, msgpack::unpack(out.data(), out.size())};
+  }
+  std::string message(const call_result& r) { return r.value.get().as<std::string>(); }
+
+  registry types = make_registry();
+  dispatcher d{types};
+};
+
+TEST_F(Dispatch, CallsByNameWithConvertedArguments) {
+  auto r = call("tracked", "add", args(2, 3));
+  ASSERT_EQ(r.code, status::ok);
+  EXPECT_EQ(r.value.get().as<int>(), 5);
+  r = call("tracked", "scale", args(std::vector<double>{1, 2.5}, 2));  // int 2 converts to double
+  ASSERT_EQ(r.code, status::ok);
+  EXPECT_DOUBLE_EQ(r.value.get().as<double>(), 7.0);
+  r = call("tracked", "count", args(std::vector<std::string>{"a", "b", "a"}));
+  ASSERT_EQ(r.code, status::ok);
+  EXPECT_EQ((r.value.get().as<std::map<std::string, int>>()), (std::map<std::string, int>{{"a", 2}, {"b", 1}}));
+  r = call("tracked", "nothing", args());
+  ASSERT_EQ(r.code, status::ok);
+  EXPECT_TRUE(r.value.get().is_nil());
+}
+
+TEST_F(Dispatch, UserStructsAndOptionals) {
+  auto r = call("tracked", "move", args(point{1, 2, "p"}, std::optional<int>{}));
+  ASSERT_EQ(r.code, status::ok);
+  auto p = r.value.get().as<point>();
+  EXPECT_EQ(p.x, 2);
+  EXPECT_EQ(p.label, "p");
+  r = call("tracked", "move", args(point{1, 2, "p"}, std::optional<int>{10}));
+  EXPECT_EQ(r.value.get().as<point>().x, 11);
+}
+
+TEST_F(Dispatch, BadArgumentsAreReportedNotCalled) {
+  auto r = call("tracked", "add", args(1));
+  EXPECT_EQ(r.code, status::bad_args);
+  EXPECT_EQ(message(r), "expected 2 argument(s), got 1");
+  r = call("tracked", "add", args(1, "two"));
+  EXPECT_EQ(r.code, status::bad_args);
+  EXPECT_EQ(message(r), "argument 2 has the wrong type");
+  r = call("tracked", "add", std::string("\x07", 1));  // not an array
+  EXPECT_EQ(r.code, status::bad_args);
+  r = call("tracked", "add", std::string("\x92\x01", 2));  // truncated
+  EXPECT_EQ(r.code, status::bad_args);
+  r = call("tracked", "add", std::string("\x92\x01\x02\x03", 4));  // trailing byte
+  EXPECT_EQ(r.code, status::bad_args);
+  EXPECT_EQ(call("tracked", "calls", args()).value.get().as<int>(), 0);
+}
+
+TEST_F(Dispatch, HostileArgsAreRejectedWithinLimits) {
+  // An array header claiming 4 billion elements in a 5-byte frame.
+  EXPECT_EQ(call("tracked", "add", std::string("\xdd\xff\xff\xff\xff", 5)).code, status::bad_args);
+  // A str header claiming 4 GiB.
+  EXPECT_EQ(call("tracked", "add", std::string("\x91\xdb\xff\xff\xff\xff", 6)).code, status::bad_args);
+  // Nesting 1000 deep.
+  EXPECT_EQ(call("tracked", "add", std::string(1000, '\x91')).code, status::bad_args);
+}
+
+TEST_F(Dispatch, UnknownNamesAndMethods) {
+  auto r = call("nope", "add", args());
+  EXPECT_EQ(r.code, status::unknown_actor);
+  r = call("tracked", "nope", args());
+  EXPECT_EQ(r.code, status::unknown_method);
+  EXPECT_EQ(message(r), "actor 'tracked' has no method 'nope'");
+  EXPECT_EQ(call("bad name", "add", args()).code, status::bad_request);
+  EXPECT_EQ(lifelog.constructed, 0);  // nothing is built for a request that cannot run
+}
+
+TEST_F(Dispatch, ThrowingMethodsGiveActorErrorAndKeepTheInstance) {
+  auto r = call("tracked", "fail", args(std::string("disk full")));
+  EXPECT_EQ(r.code, status::actor_error);
+  EXPECT_EQ(message(r), "disk full");
+  EXPECT_EQ(call("tracked", "fail_oddly", args()).code, status::actor_error);
+  EXPECT_EQ(call("tracked", "add", args(1, 1)).code, status::ok);
+  EXPECT_EQ(lifelog.constructed, 1);
+}
+
+TEST_F(Dispatch, FailingConstructorGivesActorErrorAndIsRetried) {
+  auto r = call("explodes", "ping", args());
+  EXPECT_EQ(r.code, status::actor_error);
+  EXPECT_NE(message(r).find("no database"), std::string::npos);
+  EXPECT_EQ(d.live_instances(), 0u);
+  EXPECT_EQ(call("explodes", "ping", args()).code, status::actor_error);
+}
+
+TEST_F(Dispatch, InstancesAreLazyOnePerAddressAndDestroyedOnceNewestFirst) {
+  EXPECT_EQ(lifelog.constructed, 0);
+  call("tracked", "add", args(1, 2));
+  call("tracked", "add", args(1, 2));
+  EXPECT_EQ(lifelog.constructed, 1);
+  EXPECT_EQ(call("tracked/alice", "key", args()).value.get().as<std::string>(), "alice");
+  call("tracked/bob", "add", args(1, 2));
+  EXPECT_EQ(lifelog.constructed, 3);
+  EXPECT_EQ(call("tracked", "calls", args()).value.get().as<int>(), 2);
+  d.destroy_all();
+  EXPECT_EQ(lifelog.destroyed, 3);
+  EXPECT_EQ((std::vector<std::string>(lifelog.order.end() - 3, lifelog.order.end())),
+            (std::vector<std::string>{"-tracked/bob", "-tracked/alice", "-tracked"}));
+  d.destroy_all();
+  EXPECT_EQ(lifelog.destroyed, 3);  // exactly once
+}
+
+TEST_F(Dispatch, DestructorDestroysWhatIsLive) {
+  {
+    dispatcher local(types);
+    msgpack::sbuffer out;
+    const auto a = args(1, 2);
+    local.handle("tracked/x", "add", a.data(), a.size(), out);
+    EXPECT_EQ(lifelog.constructed, 1);
+  }
+  EXPECT_EQ(lifelog.destroyed, 1);
+}
+
+class plain {
+ public:
+  int one() { return 1; }
+};
+
+TEST(Registry, RejectsDuplicatesAndBadNames) {
+  registry r;
+  r.add(describe_actor<plain>("plain", {method("one", &plain::one)}));
+  r.add(describe_actor<plain>("plain", {method("one", &plain::one)}));
+  r.add(describe_actor<plain>("twice", {method("one", &plain::one), method("one", &plain::one)}));
+  r.add(describe_actor<plain>("bad name!", {method("one", &plain::one)}));
+  ASSERT_EQ(r.errors().size(), 3u);
+  EXPECT_EQ(r.errors()[0], "actor name 'plain' is registered twice");
+  EXPECT_EQ(r.errors()[1], "actor 'twice' registers method 'one' twice");
+  EXPECT_NE(r.errors()[2].find("'bad name!' is invalid"), std::string::npos);
+  EXPECT_EQ(r.names(), (std::vector<std::string>{"plain", "twice"}));
+}
+
+}  // namespace
+}  // namespace troupe
