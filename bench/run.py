@@ -1,0 +1,522 @@
+#!/usr/bin/python3
+"""troupe benchmarks against the floor (a minimal ZeroMQ forwarder).
+
+`make bench` runs this after `make build`. It prints tables of medians,
+ranges and troupe/floor ratios, writes every raw measurement as JSON to
+--out (default build/bench-results/) and draws PNG plots with gnuplot when
+it is installed. It never asserts: targets are printed as met / missed.
+
+Every process it starts runs on loopback or ipc:// under a temp dir and is
+stopped by pid at the end (also on Ctrl-C); every wait is bounded.
+
+  bench/run.py [--rounds 3] [--quick] [--only SECTIONS] [--out DIR]
+
+SECTIONS is a comma list of: compare, window, keys, names, memory,
+callgrind, micro (default: all).
+"""
+import argparse
+import atexit
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "build", "bin")
+SECTIONS = ["compare", "window", "keys", "names", "memory", "callgrind", "micro"]
+
+
+# ---- processes ---------------------------------------------------------------
+
+class Procs:
+    """Every process started here, stopped by pid (SIGTERM, then SIGKILL)."""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, args, log, **kw):
+        f = open(log, "wb")
+        p = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, **kw)
+        f.close()
+        self.procs.append(p)
+        return p
+
+    def stop(self, p, timeout=15):
+        if p.poll() is None:
+            try:
+                os.kill(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait(timeout=10)
+        if p in self.procs:
+            self.procs.remove(p)
+
+    def stop_all(self):
+        for p in list(reversed(self.procs)):
+            self.stop(p)
+
+
+PROCS = Procs()
+atexit.register(PROCS.stop_all)
+
+
+def on_signal(signum, _frame):
+    PROCS.stop_all()
+    sys.exit(128 + signum)
+
+
+signal.signal(signal.SIGINT, on_signal)
+signal.signal(signal.SIGTERM, on_signal)
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise RuntimeError("timed out waiting for " + what)
+
+
+def read(path):
+    try:
+        with open(path, "r", errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def listening_endpoint(log):
+    m = re.search(r"listening on (\S+)", read(log))
+    return m.group(1) if m else None
+
+
+def rss_kib(pid):
+    for line in read("/proc/%d/status" % pid).splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS for pid %d" % pid)
+
+
+class System:
+    """A running broker (troupe or floor) plus its worker."""
+
+    def __init__(self, kind, transport, tmp, worker="examples", credits=1000, broker_prefix=(), tag=""):
+        self.kind, self.tmp = kind, tmp
+        tag = tag or kind
+        listen = "tcp://127.0.0.1:*" if transport == "tcp" else "ipc://%s/%s.sock" % (tmp, tag)
+        blog = os.path.join(tmp, tag + "-broker.log")
+        if kind == "floor":
+            args = [os.path.join(BIN, "troupe-floor-forwarder"), listen]
+        else:
+            args = [os.path.join(BIN, "troupe"), "broker", "--listen", listen]
+        self.broker = PROCS.start(list(broker_prefix) + args, blog)
+        self.endpoint = wait_for(lambda: listening_endpoint(blog), 60, kind + " broker to listen")
+        wlog = os.path.join(tmp, tag + "-worker.log")
+        if kind == "floor":
+            self.worker = PROCS.start([os.path.join(BIN, "troupe-floor-worker"), self.endpoint], wlog)
+            wait_for(lambda: "floor worker ready" in read(blog), 30, "floor worker")
+        else:
+            exe = "troupe-examples-worker" if worker == "examples" else "troupe-bench-many-names-worker"
+            self.worker = PROCS.start([os.path.join(BIN, exe), "--broker", self.endpoint,
+                                       "--credits", str(credits)], wlog)
+            wait_for(self.troupe_ready, 60, "troupe worker to register")
+        time.sleep(0.2)
+
+    def troupe_ready(self):
+        r = subprocess.run([os.path.join(BIN, "troupe"), "call", "--broker", self.endpoint, "--timeout-ms", "2000",
+                            "$broker", "workers"], capture_output=True, text=True, timeout=20)
+        try:
+            return r.returncode == 0 and len(json.loads(r.stdout)) >= 1
+        except ValueError:
+            return False
+
+    def stop(self):
+        PROCS.stop(self.worker)
+        PROCS.stop(self.broker, timeout=120)
+
+
+def client(endpoint, requests, window, warmup=1000, extra=(), max_seconds=300):
+    args = [os.path.join(BIN, "troupe-bench-client"), "--endpoint", endpoint, "--requests", str(requests),
+            "--window", str(window), "--warmup", str(warmup), "--max-seconds", str(max_seconds)] + list(extra)
+    r = subprocess.run(args, capture_output=True, text=True, timeout=max_seconds + 60)
+    try:
+        out = json.loads(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        out = {"failed": True, "why": (r.stdout + r.stderr)[-300:]}
+    if r.returncode != 0 and not out.get("failed"):
+        out["failed"] = True
+        out["why"] = "exit %d, errors %s" % (r.returncode, out.get("errors"))
+    return out
+
+
+# ---- statistics and printing -------------------------------------------------
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def rng(xs):
+    return "%s..%s" % (fmt(min(xs)), fmt(max(xs))) if xs else "-"
+
+
+def fmt(x):
+    if x != x:
+        return "nan"
+    if abs(x) >= 10000:
+        return "%.0f" % x
+    if abs(x) >= 100:
+        return "%.0f" % x
+    if abs(x) >= 10:
+        return "%.1f" % x
+    return "%.2f" % x
+
+
+def table(title, header, rows):
+    print("\n### " + title + "\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for r in rows:
+        print("| " + " | ".join(str(c) for c in r) + " |")
+    sys.stdout.flush()
+
+
+def values(runs, key):
+    return [r[key] for r in runs if not r.get("failed")]
+
+
+TARGETS = []
+
+
+def target(name, value, limit, higher_is_better):
+    ok = value >= limit if higher_is_better else value <= limit
+    TARGETS.append((name, value, ("≥ " if higher_is_better else "≤ ") + fmt(limit), "met" if ok else "MISSED"))
+
+
+# ---- sections ----------------------------------------------------------------
+
+def section_compare(a, tmp, results):
+    """B1 and B2, floor and troupe alternately, tcp and ipc."""
+    out = results.setdefault("compare", {})
+    for transport in ["tcp", "ipc"]:
+        systems = {k: System(k, transport, tmp, tag=k + "-" + transport) for k in ["floor", "troupe"]}
+        runs = {k: {"b1": [], "b2": []} for k in systems}
+        for rnd in range(a.rounds):
+            for k in ["floor", "troupe"]:
+                ep = systems[k].endpoint
+                b1 = client(ep, a.b1_requests, 1, warmup=1000)
+                b2 = client(ep, a.b2_requests, 1000, warmup=1000)
+                runs[k]["b1"].append(b1)
+                runs[k]["b2"].append(b2)
+                print("  %s %s round %d: B1 p50 %s us p99 %s us; B2 %s req/s%s" % (
+                    transport, k, rnd + 1, fmt(b1.get("p50_us", float("nan"))), fmt(b1.get("p99_us", float("nan"))),
+                    fmt(b2.get("throughput", float("nan"))),
+                    "  FAILED: " + str(b1.get("why") or b2.get("why")) if b1.get("failed") or b2.get("failed") else ""),
+                    flush=True)
+        for s in systems.values():
+            s.stop()
+        out[transport] = runs
+        rows = []
+        for metric, b, key in [("B1 p50 (µs)", "b1", "p50_us"), ("B1 p99 (µs)", "b1", "p99_us"),
+                               ("B1 p99.9 (µs)", "b1", "p999_us"), ("B2 throughput (req/s)", "b2", "throughput")]:
+            f, t = values(runs["floor"][b], key), values(runs["troupe"][b], key)
+            rows.append([metric, fmt(med(f)), rng(f), fmt(med(t)), rng(t), fmt(med(t) / med(f)) if f and t else "-"])
+        table("B1 / B2 over %s (%d rounds, alternating; median and range)" % (transport, a.rounds),
+              ["metric", "floor", "floor range", "troupe", "troupe range", "troupe/floor"], rows)
+        # Same-round ratios: robust against drift on a shared machine.
+        r1 = [t["p50_us"] / f["p50_us"] for f, t in zip(runs["floor"]["b1"], runs["troupe"]["b1"])
+              if not f.get("failed") and not t.get("failed")]
+        r2 = [t["throughput"] / f["throughput"] for f, t in zip(runs["floor"]["b2"], runs["troupe"]["b2"])
+              if not f.get("failed") and not t.get("failed")]
+        if r1:
+            target("B1 p50 troupe/floor, %s (median of per-round ratios)" % transport, med(r1), 1.15, False)
+        if r2:
+            target("B2 troupe/floor, %s (median of per-round ratios)" % transport, med(r2), 0.75, True)
+
+
+def section_window(a, tmp, results):
+    """Throughput against window size, both systems, ipc."""
+    windows = [1, 4, 16, 64, 256, 1000]
+    systems = {k: System(k, "ipc", tmp, tag=k + "-window") for k in ["floor", "troupe"]}
+    runs = {k: {w: [] for w in windows} for k in systems}
+    for _ in range(max(1, a.rounds - 1)):
+        for w in windows:
+            n = a.window_requests if w > 1 else max(2000, a.window_requests // 10)
+            for k in ["floor", "troupe"]:
+                runs[k][w].append(client(systems[k].endpoint, n, w, warmup=500))
+    for s in systems.values():
+        s.stop()
+    results["window"] = {k: {str(w): v for w, v in d.items()} for k, d in runs.items()}
+    rows = []
+    for w in windows:
+        f, t = values(runs["floor"][w], "throughput"), values(runs["troupe"][w], "throughput")
+        rows.append([w, fmt(med(f)), fmt(med(t)), fmt(med(t) / med(f)) if f and t else "-"])
+    table("Throughput (req/s) against window, ipc", ["window", "floor", "troupe", "troupe/floor"], rows)
+
+
+def alternate_troupe(a, tmp, worker, variants, tag):
+    """B2 on one troupe system, alternating between variants (client args)."""
+    s = System("troupe", "ipc", tmp, worker=worker, tag=tag)
+    runs = {name: [] for name, _ in variants}
+    try:
+        for _ in range(a.rounds):
+            for name, extra in variants:
+                r = client(s.endpoint, a.b2_requests, 1000, warmup=1000, extra=extra, max_seconds=600)
+                runs[name].append(r)
+                print("  %s %s: %s req/s%s" % (tag, name, fmt(r.get("throughput", float("nan"))),
+                                                "  FAILED: " + str(r.get("why")) if r.get("failed") else ""),
+                      flush=True)
+    finally:
+        s.stop()
+    return runs
+
+
+def section_keys(a, tmp, results):
+    variants = [("1 key", ["--address", "counter", "--method", "get", "--args", "none", "--keys", "1"]),
+                ("%d keys" % a.keys, ["--address", "counter", "--method", "get", "--args", "none",
+                                      "--keys", str(a.keys)])]
+    runs = alternate_troupe(a, tmp, "examples", variants, "keys")
+    results["keys"] = runs
+    one, many = values(runs[variants[0][0]], "throughput"), values(runs[variants[1][0]], "throughput")
+    table("B2 with one key vs %d keys (counter/KEY get, ipc, troupe)" % a.keys,
+          ["variant", "median req/s", "range"],
+          [[variants[0][0], fmt(med(one)), rng(one)], [variants[1][0], fmt(med(many)), rng(many)]])
+    if one and many:
+        target("%d keys / 1 key (B2)" % a.keys, med(many) / med(one), 0.9, True)
+
+
+def section_names(a, tmp, results):
+    variants = [("1 name", ["--names", "1"]), ("1000 names", ["--names", "1000"])]
+    runs = alternate_troupe(a, tmp, "names", variants, "names")
+    results["names"] = runs
+    one, many = values(runs["1 name"], "throughput"), values(runs["1000 names"], "throughput")
+    table("B2 with one actor name vs 1000 names (nNNNN square, ipc, troupe)", ["variant", "median req/s", "range"],
+          [["1 name", fmt(med(one)), rng(one)], ["1000 names", fmt(med(many)), rng(many)]])
+    if one and many:
+        target("1000 names / 1 name (B2)", med(many) / med(one), 0.9, True)
+
+
+def section_memory(a, tmp, results):
+    s = System("troupe", "ipc", tmp, tag="memory")
+    try:
+        b0, w0 = rss_kib(s.broker.pid), rss_kib(s.worker.pid)
+        r = client(s.endpoint, 1000, 1000, warmup=0, max_seconds=900,
+                   extra=["--address", "counter", "--method", "get", "--args", "none", "--keys", str(a.memory_keys)])
+        time.sleep(0.5)
+        b1, w1 = rss_kib(s.broker.pid), rss_kib(s.worker.pid)
+    finally:
+        s.stop()
+    n = a.memory_keys
+    bpk = (b1 - b0) * 1024.0 / n
+    wpk = (w1 - w0) * 1024.0 / n
+    results["memory"] = {"keys": n, "broker_rss_kib": [b0, b1], "worker_rss_kib": [w0, w1], "client": r,
+                         "broker_bytes_per_key": bpk, "worker_bytes_per_instance": wpk}
+    table("Memory with %d placed keys (counter/KEY, VmRSS before/after)" % n,
+          ["process", "VmRSS before (KiB)", "after (KiB)", "bytes per key"],
+          [["broker", b0, b1, fmt(bpk)],
+           ["worker", w0, w1, "%s (actor object: 8 bytes; overhead %s)" % (fmt(wpk), fmt(wpk - 8))]])
+    if r.get("failed"):
+        print("  (load failed: %s)" % r.get("why"))
+    target("broker bytes per placed key", bpk, 200, False)
+
+
+def callgrind_total(path):
+    for line in read(path).splitlines():
+        if line.startswith("summary:") or line.startswith("totals:"):
+            return int(line.split()[1])
+    raise RuntimeError("no totals in " + path)
+
+
+def section_callgrind(a, tmp, results):
+    if not shutil.which("valgrind"):
+        print("\n(valgrind not installed: callgrind section skipped)")
+        return
+    out = results.setdefault("callgrind", {})
+    n1, n2 = a.cg_requests // 5, a.cg_requests
+    for window in [1, 100]:
+        for kind in ["floor", "troupe"]:
+            totals = {}
+            for n in [n1, n2]:
+                cg = os.path.join(tmp, "callgrind.%s.w%d.%d.out" % (kind, window, n))
+                s = System(kind, "ipc", tmp, tag="cg-%s-%d-%d" % (kind, window, n),
+                           broker_prefix=["valgrind", "--tool=callgrind", "--callgrind-out-file=" + cg])
+                try:
+                    r = client(s.endpoint, n, window, warmup=0, max_seconds=900)
+                finally:
+                    s.stop()
+                if r.get("failed"):
+                    print("  callgrind %s window %d: load failed: %s" % (kind, window, r.get("why")))
+                totals[n] = callgrind_total(cg)
+                if n == n2 and window == 100:
+                    keep = os.path.join(a.out, "callgrind.%s.w%d.out" % (kind, window))
+                    shutil.copy(cg, keep)
+                    ann = subprocess.run(["callgrind_annotate", "--threshold=95", cg], capture_output=True,
+                                         text=True, timeout=120).stdout
+                    with open(os.path.join(a.out, "callgrind.%s.w%d.txt" % (kind, window)), "w") as f:
+                        f.write(ann)
+            per = (totals[n2] - totals[n1]) / float(n2 - n1)
+            out["%s_w%d" % (kind, window)] = {"totals": totals, "per_request": per}
+    rows = []
+    for window in [1, 100]:
+        f, t = out["floor_w%d" % window]["per_request"], out["troupe_w%d" % window]["per_request"]
+        rows.append([window, fmt(f), fmt(t), fmt(t / f)])
+        target("broker instructions/request ÷ floor, window %d" % window, t / f, 1.5, False)
+    table("Instructions per routed request in the broker process (callgrind, ipc, (Ir(N2)-Ir(N1))/(N2-N1), "
+          "N1=%d, N2=%d)" % (n1, n2), ["window", "floor forwarder", "troupe broker", "troupe/floor"], rows)
+    ann = read(os.path.join(a.out, "callgrind.troupe.w100.txt"))
+    lines = [l for l in ann.splitlines() if re.match(r"^\s*[\d,]+ \(", l)][:25]
+    print("\nTop functions of the troupe broker (self instructions, window 100, %d requests + startup):\n" % n2)
+    print("```\n" + "\n".join(lines) + "\n```")
+
+
+def section_micro(a, tmp, results):
+    out = results.setdefault("micro", {})
+    rows = []
+    for m in ["codec", "dispatch"]:
+        exe = os.path.join(BIN, "troupe-micro-" + m)
+        if not os.path.exists(exe):
+            print("(%s not built: Google Benchmark missing)" % exe)
+            continue
+        r = subprocess.run([exe, "--benchmark_format=json", "--benchmark_min_time=0.2",
+                            "--benchmark_repetitions=3", "--benchmark_report_aggregates_only=true"],
+                           capture_output=True, text=True, timeout=600)
+        data = json.loads(r.stdout)
+        out[m] = data
+        for b in data["benchmarks"]:
+            if b.get("aggregate_name") == "median":
+                rows.append([b["run_name"], "%.1f" % b["cpu_time"], b["time_unit"]])
+    table("Micro-benchmarks (Google Benchmark, median of 3 repetitions, CPU time)", ["benchmark", "time", "unit"],
+          rows)
+
+
+# ---- plots -------------------------------------------------------------------
+
+def plots(a, results):
+    if not shutil.which("gnuplot"):
+        print("\n(gnuplot not installed: no plots; apt-get install gnuplot-nox)")
+        return
+    made = []
+    if "compare" in results:
+        dat = os.path.join(a.out, "latency.dat")
+        with open(dat, "w") as f:
+            f.write("label p50 p99 p999\n")
+            for transport, runs in results["compare"].items():
+                for k in ["floor", "troupe"]:
+                    b1 = runs[k]["b1"]
+                    f.write('"%s %s" %f %f %f\n' % (k, transport, med(values(b1, "p50_us")),
+                                                    med(values(b1, "p99_us")), med(values(b1, "p999_us"))))
+        png = os.path.join(a.out, "latency.png")
+        script = """set terminal pngcairo size 900,500 noenhanced
+set output '%s'
+set title 'B1: one request in flight, latency percentiles (median of rounds)'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set logscale y
+set ylabel 'microseconds (log scale)'
+set key top left
+set grid ytics
+plot '%s' using 2:xtic(1) title 'p50', '' using 3 title 'p99', '' using 4 title 'p99.9'
+""" % (png, dat)
+        subprocess.run(["gnuplot"], input=script, text=True, timeout=60)
+        made.append(png)
+    if "window" in results:
+        dat = os.path.join(a.out, "window.dat")
+        with open(dat, "w") as f:
+            f.write("window floor troupe\n")
+            for w in results["window"]["floor"]:
+                f.write("%s %f %f\n" % (w, med(values(results["window"]["floor"][w], "throughput")),
+                                        med(values(results["window"]["troupe"][w], "throughput"))))
+        png = os.path.join(a.out, "throughput_window.png")
+        script = """set terminal pngcairo size 900,500 noenhanced
+set output '%s'
+set title 'Throughput against requests in flight (ipc, median of rounds)'
+set logscale x
+set xlabel 'window (requests in flight)'
+set ylabel 'requests per second'
+set key top left
+set grid
+plot '%s' using 1:2 with linespoints lw 2 title 'floor', '' using 1:3 with linespoints lw 2 title 'troupe'
+""" % (png, dat)
+        subprocess.run(["gnuplot"], input=script, text=True, timeout=60)
+        made.append(png)
+    for p in made:
+        print("plot: " + p)
+
+
+# ---- main --------------------------------------------------------------------
+
+def machine():
+    cpu = "?"
+    for line in read("/proc/cpuinfo").splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = read("/proc/meminfo").splitlines()[0].split()[1]
+    return {"cpu": cpu, "cores": os.cpu_count(), "mem_kib": int(mem), "kernel": os.uname().release,
+            "load_before": os.getloadavg()}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="smaller counts, for trying the harness")
+    ap.add_argument("--only", default=",".join(SECTIONS))
+    ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench-results"))
+    a = ap.parse_args()
+    a.b1_requests, a.b2_requests, a.window_requests = 20000, 200000, 50000
+    a.keys, a.memory_keys, a.cg_requests = 100000, 1000000, 10000
+    if a.quick:
+        a.b1_requests, a.b2_requests, a.window_requests = 2000, 20000, 10000
+        a.keys, a.memory_keys, a.cg_requests = 10000, 50000, 2000
+    os.makedirs(a.out, exist_ok=True)
+    for exe in ["troupe", "troupe-examples-worker", "troupe-floor-forwarder", "troupe-floor-worker",
+                "troupe-bench-client", "troupe-bench-many-names-worker"]:
+        if not os.path.exists(os.path.join(BIN, exe)):
+            sys.exit("missing %s/%s: run `make build` first" % (BIN, exe))
+    only = [s.strip() for s in a.only.split(",") if s.strip()]
+    results = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "rounds": a.rounds,
+               "quick": a.quick}
+    try:
+        head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True).stdout.strip()
+        results["commit"] = head
+    except OSError:
+        pass
+    print("troupe benchmarks: %s, %d cores, load %s, commit %s" % (
+        results["machine"]["cpu"], results["machine"]["cores"],
+        " ".join("%.2f" % x for x in results["machine"]["load_before"]), results.get("commit")), flush=True)
+    tmp = tempfile.mkdtemp(prefix="troupe-bench-")
+    try:
+        for name in SECTIONS:
+            if name in only:
+                print("\n== %s" % name, flush=True)
+                t0 = time.monotonic()
+                globals()["section_" + name](a, tmp, results)
+                print("(%s took %.0f s)" % (name, time.monotonic() - t0), flush=True)
+    finally:
+        PROCS.stop_all()
+        results["machine"]["load_after"] = os.getloadavg()
+        with open(os.path.join(a.out, "results.json"), "w") as f:
+            json.dump(results, f, indent=1)
+        shutil.rmtree(tmp, ignore_errors=True)
+    plots(a, results)
+    if TARGETS:
+        table("Targets (ratios measured in this run)", ["target", "measured", "goal", ""],
+              [[n, fmt(v), g, s] for n, v, g, s in TARGETS])
+    print("\nraw results: " + os.path.join(a.out, "results.json"))
+
+
+if __name__ == "__main__":
+    main()
