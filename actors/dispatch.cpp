@@ -6,9 +6,9 @@
 namespace troupe {
 namespace {
 
-protocol::status fail(msgpack::sbuffer& out, protocol::status code, std::string_view message) {
+protocol::status fail(troupe::value_buffer& out, protocol::status code, std::string_view message) {
   out.clear();
-  msgpack::packer<msgpack::sbuffer>(out).pack(message);
+  msgpack::packer<troupe::value_buffer>(out).pack(message);
   return code;
 }
 
@@ -25,7 +25,7 @@ dispatcher::~dispatcher() { destroy_all(); }
 
 protocol::status dispatcher::handle(std::string_view address, std::string_view method,
                                     const void* args, std::size_t args_size,
-                                    msgpack::sbuffer& out) {
+                                    troupe::value_buffer& out) {
   using protocol::status;
   out.clear();
   const auto parts = protocol::split_address(address);
@@ -39,6 +39,8 @@ protocol::status dispatcher::handle(std::string_view address, std::string_view m
     return fail(out, status::unknown_method,
                 "actor '" + type->name + "' has no method '" + std::string(method) + "'");
   }
+
+  if (args_size > limits_.max_message_bytes) return fail(out, status::bad_request, "args frame is over the size limit");
 
   // Decode before constructing: a request with bad arguments builds nothing.
   // Each container or string is bounded by the frame's own length, so a
@@ -70,6 +72,8 @@ protocol::status dispatcher::handle(std::string_view address, std::string_view m
 
   try {
     m->call(*it->second.object, decoded, out);
+    if (out.size() > limits_.max_message_bytes)
+      return fail(out, status::actor_error, "the result is over the size limit (" + std::to_string(out.size()) + " bytes)");
     return status::ok;
   } catch (const bad_args_error& e) {
     return fail(out, status::bad_args, e.what());

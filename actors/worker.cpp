@@ -56,7 +56,7 @@ void executor_loop(zmq::context_t& ctx, const std::string& endpoint, const regis
   zmq::socket_t io(ctx, zmq::socket_type::pair);
   io.connect(endpoint);
   dispatcher handler(types, opt.limits);
-  msgpack::sbuffer value;
+  troupe::value_buffer value;
   std::string meta_buf;
   std::array<zmq::message_t, 4> frames;  // header, meta, args, arrival time
   for (;;) {
@@ -73,7 +73,7 @@ void executor_loop(zmq::context_t& ctx, const std::string& endpoint, const regis
     if (clock::now() > deadline) {
       // The broker has answered the caller already; skip the work, return the credit.
       value.clear();
-      msgpack::packer<msgpack::sbuffer>(value).pack(std::string_view("expired before it was handled"));
+      msgpack::packer<troupe::value_buffer>(value).pack(std::string_view("expired before it was handled"));
       code = protocol::status::deadline_exceeded;
     } else {
       code = handler.handle(meta->address, meta->method, frames[2].data(), frames[2].size(), value);
@@ -132,6 +132,8 @@ class io_loop {
     broker_.set(zmq::sockopt::reconnect_ivl, 100);
     broker_.set(zmq::sockopt::sndhwm, 0);
     broker_.set(zmq::sockopt::rcvhwm, 0);
+    // Frames far over the limit are refused by ZeroMQ before they are read.
+    broker_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(opt_.limits.max_message_bytes * 4 + 4096));
     broker_.connect(opt_.broker);
     last_heard_ = clock::now();
     send_ready();

@@ -567,11 +567,14 @@ struct broker::state {
     s.deadline = clock::now() + timeout;
     // Moving a small zmq message moves its bytes too, so re-base the key
     // view onto the slot's copy instead of parsing the frame again.
-    const auto key_offset = parts->key.data() - static_cast<const char*>(meta_msg.data());
+    const auto key_offset = parts->key.empty() ? 0 : parts->key.data() - static_cast<const char*>(meta_msg.data());
     s.meta = std::move(meta_msg);
     s.args = std::move(args);
     heap_push(si);
-    route(si, std::string_view(static_cast<const char*>(s.meta.data()) + key_offset, parts->key.size()));
+    const std::string_view key =
+        parts->key.empty() ? std::string_view{}
+                           : std::string_view(static_cast<const char*>(s.meta.data()) + key_offset, parts->key.size());
+    route(si, key);
   }
 
   void on_management(std::string_view client, const protocol::request_meta& meta) {

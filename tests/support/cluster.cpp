@@ -1,5 +1,8 @@
 #include "cluster.hpp"
 
+#include <gtest/gtest.h>
+
+#include <cstdio>
 #include <stdexcept>
 
 namespace troupe::test {
@@ -12,6 +15,17 @@ cluster::cluster(std::vector<std::string> broker_args)
   client_options options;
   options.timeout = std::chrono::milliseconds(10000);
   client_ = std::make_unique<troupe::client>(endpoint_, options);
+}
+
+cluster::~cluster() {
+  client_.reset();
+  if (!::testing::Test::HasFailure()) return;
+  auto dump = [](const char* what, process& p) {
+    p.stop();
+    std::fprintf(stderr, "---- %s (pid %d) stderr ----\n%s", what, static_cast<int>(p.pid()), p.err().c_str());
+  };
+  if (broker_) dump("broker", *broker_);
+  for (auto& w : workers_) dump("worker", *w);
 }
 
 void cluster::start_broker() {

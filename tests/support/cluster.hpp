@@ -16,6 +16,9 @@ class cluster {
  public:
   // `broker_args` are extra flags for `troupe broker`.
   explicit cluster(std::vector<std::string> broker_args = {});
+  // When the test has failed, prints the stderr of every process started,
+  // so a CI log shows what the broker and workers said.
+  ~cluster();
 
   const std::string& endpoint() const { return endpoint_; }
   const temp_dir& dir() const { return dir_; }

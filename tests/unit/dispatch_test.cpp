@@ -56,6 +56,8 @@ class tracked {
     return m;
   }
   void nothing() {}
+  int swallow(const msgpack::object&) { return 1; }
+  std::string repeat(int n) const { return std::string(static_cast<std::size_t>(n), 'x'); }
   int fail(const std::string& why) { throw std::runtime_error(why); }
   int fail_oddly() { throw 42; }
 
@@ -75,7 +77,8 @@ registry make_registry() {
   r.add(describe_actor<tracked>("tracked", {method("add", &tracked::add), method("calls", &tracked::calls),
                                             method("key", &tracked::key), method("scale", &tracked::scale),
                                             method("move", &tracked::move), method("count", &tracked::count),
-                                            method("nothing", &tracked::nothing), method("fail", &tracked::fail),
+                                            method("nothing", &tracked::nothing),
+                                            method("swallow", &tracked::swallow), method("repeat", &tracked::repeat), method("fail", &tracked::fail),
                                             method("fail_oddly", &tracked::fail_oddly)}));
   r.add(describe_actor<explodes_on_build>("explodes", {method("ping", &explodes_on_build::ping)}));
   return r;
@@ -83,8 +86,8 @@ registry make_registry() {
 
 template <class... A>
 std::string args(const A&... a) {
-  msgpack::sbuffer buf;
-  msgpack::packer<msgpack::sbuffer> pk(buf);
+  troupe::value_buffer buf;
+  msgpack::packer<troupe::value_buffer> pk(buf);
   pk.pack_array(sizeof...(A));
   (pk.pack(a), ...);
   return std::string(buf.data(), buf.size());
@@ -100,7 +103,7 @@ class Dispatch : public ::testing::Test {
   void SetUp() override { lifelog = {}; }
 
   call_result call(std::string_view address, std::string_view method, const std::string& a) {
-    msgpack::sbuffer out;
+    troupe::value_buffer out;
     const auto code = d.handle(address, method, a.data(), a.size(), out);
     return {code, msgpack::unpack(out.data(), out.size())};
   }
@@ -117,6 +120,7 @@ TEST_F(Dispatch, CallsByNameWithConvertedArguments) {
   r = call("tracked", "scale", args(std::vector<double>{1, 2.5}, 2));  // int 2 converts to double
   ASSERT_EQ(r.code, status::ok);
   EXPECT_DOUBLE_EQ(r.value.get().as<double>(), 7.0);
+  EXPECT_EQ(r.value.get().type, msgpack::type::FLOAT64) << "a whole double must stay a float on the wire";
   r = call("tracked", "count", args(std::vector<std::string>{"a", "b", "a"}));
   ASSERT_EQ(r.code, status::ok);
   EXPECT_EQ((r.value.get().as<std::map<std::string, int>>()), (std::map<std::string, int>{{"a", 2}, {"b", 1}}));
@@ -158,6 +162,32 @@ TEST_F(Dispatch, HostileArgsAreRejectedWithinLimits) {
   EXPECT_EQ(call("tracked", "add", std::string("\x91\xdb\xff\xff\xff\xff", 6)).code, status::bad_args);
   // Nesting 1000 deep.
   EXPECT_EQ(call("tracked", "add", std::string(1000, '\x91')).code, status::bad_args);
+}
+
+TEST_F(Dispatch, ArgsOverTheSizeLimitAreABadRequest) {
+  protocol::limits small;
+  small.max_message_bytes = 16;
+  dispatcher limited(types, small);
+  troupe::value_buffer out;
+  const auto big = args(std::string(32, 'x'));
+  EXPECT_EQ(limited.handle("tracked", "key", big.data(), big.size(), out), status::bad_request);
+  EXPECT_EQ(limited.live_instances(), 0u);
+}
+
+TEST_F(Dispatch, NestingUpToTheDepthLimitIsAccepted) {
+  // The args array is level 1: 32 levels in all is fine, 33 is not.
+  EXPECT_EQ(call("tracked", "swallow", std::string(32, '\x91') + "\x01").code, status::ok);
+  EXPECT_EQ(call("tracked", "swallow", std::string(33, '\x91') + "\x01").code, status::bad_args);
+}
+
+TEST_F(Dispatch, ResultsOverTheSizeLimitAreAnActorError) {
+  protocol::limits small;
+  small.max_message_bytes = 64;
+  dispatcher limited(types, small);
+  troupe::value_buffer out;
+  const auto ok = args(10), big = args(100);
+  EXPECT_EQ(limited.handle("tracked", "repeat", ok.data(), ok.size(), out), status::ok);
+  EXPECT_EQ(limited.handle("tracked", "repeat", big.data(), big.size(), out), status::actor_error);
 }
 
 TEST_F(Dispatch, UnknownNamesAndMethods) {
@@ -207,7 +237,7 @@ TEST_F(Dispatch, InstancesAreLazyOnePerAddressAndDestroyedOnceNewestFirst) {
 TEST_F(Dispatch, DestructorDestroysWhatIsLive) {
   {
     dispatcher local(types);
-    msgpack::sbuffer out;
+    troupe::value_buffer out;
     const auto a = args(1, 2);
     local.handle("tracked/x", "add", a.data(), a.size(), out);
     EXPECT_EQ(lifelog.constructed, 1);

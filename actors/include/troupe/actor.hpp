@@ -14,7 +14,7 @@
 // it cannot convert fails to compile here, not at run time.
 #pragma once
 
-#include <msgpack.hpp>
+#include "troupe/value_buffer.hpp"
 
 #include <functional>
 #include <memory>
@@ -64,7 +64,7 @@ struct instance final : instance_base {
 
 // Calls a method: decodes `args` (a msgpack array), invokes, packs the
 // result into `out`.
-using invoker = std::function<void(instance_base&, const msgpack::object& args, msgpack::sbuffer& out)>;
+using invoker = std::function<void(instance_base&, const msgpack::object& args, troupe::value_buffer& out)>;
 
 struct method_entry {
   std::string name;
@@ -99,7 +99,7 @@ arg_t<A> convert_arg(const msgpack::object& o, std::size_t index) {
 }
 
 template <class T, class R, class... A, class Fn, std::size_t... I>
-void invoke_with(T& obj, Fn fn, const msgpack::object& args, msgpack::sbuffer& out,
+void invoke_with(T& obj, Fn fn, const msgpack::object& args, troupe::value_buffer& out,
                  std::index_sequence<I...>) {
   if (args.type != msgpack::type::ARRAY) throw bad_args_error("args must be an array");
   if (args.via.array.size != sizeof...(A))
@@ -107,7 +107,7 @@ void invoke_with(T& obj, Fn fn, const msgpack::object& args, msgpack::sbuffer& o
                          std::to_string(args.via.array.size));
   // Convert every argument before calling, so a bad one never half-runs the method.
   [[maybe_unused]] std::tuple<arg_t<A>...> converted{convert_arg<A>(args.via.array.ptr[I], I)...};
-  msgpack::packer<msgpack::sbuffer> pk(out);
+  msgpack::packer<troupe::value_buffer> pk(out);
   if constexpr (std::is_void_v<R>) {
     (obj.*fn)(std::move(std::get<I>(converted))...);
     pk.pack_nil();
@@ -118,7 +118,7 @@ void invoke_with(T& obj, Fn fn, const msgpack::object& args, msgpack::sbuffer& o
 
 template <class T, class R, class... A, class Fn>
 invoker make_invoker(Fn fn) {
-  return [fn](instance_base& base, const msgpack::object& args, msgpack::sbuffer& out) {
+  return [fn](instance_base& base, const msgpack::object& args, troupe::value_buffer& out) {
     auto& obj = static_cast<instance<T>&>(base).object;
     invoke_with<T, R, A...>(obj, fn, args, out, std::index_sequence_for<A...>{});
   };

@@ -3,7 +3,7 @@
 // calls methods by name, and destroys every instance exactly once.
 #pragma once
 
-#include <msgpack.hpp>
+#include "troupe/value_buffer.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -27,7 +27,7 @@ class dispatcher {
   // Handles one request; `out` receives the msgpack result, or a msgpack
   // string with the error message when the status is not ok.
   protocol::status handle(std::string_view address, std::string_view method, const void* args,
-                          std::size_t args_size, msgpack::sbuffer& out);
+                          std::size_t args_size, troupe::value_buffer& out);
 
   // Destroys every live instance, newest first, each exactly once.
   void destroy_all();

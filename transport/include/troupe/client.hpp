@@ -11,7 +11,7 @@
 // Futures are completed from that thread.
 #pragma once
 
-#include <msgpack.hpp>
+#include "troupe/value_buffer.hpp"
 
 #include <chrono>
 #include <condition_variable>
@@ -127,8 +127,8 @@ class client {
   // Encodes arguments as the msgpack array a REQUEST carries.
   template <class... A>
   static std::string pack_args(const A&... args) {
-    msgpack::sbuffer buf;
-    msgpack::packer<msgpack::sbuffer> pk(buf);
+    troupe::value_buffer buf;
+    msgpack::packer<troupe::value_buffer> pk(buf);
     pk.pack_array(sizeof...(A));
     (pk.pack(args), ...);
     return std::string(buf.data(), buf.size());
