@@ -39,3 +39,14 @@ format:
 
 clean:
 	rm -rf build build-sanitize
+
+# Benchmarks (issue 4): they print, they never assert, and they are not part
+# of `make test`. See docs/performance.md.
+bench: build
+	@$(PYTHON) bench/run.py
+
+# Peers on the same payload: Celery + Redis and CAF remote actors. Separate
+# because it installs more Debian packages.
+bench-peers: build
+	@bench/peers/run_peers.sh
+.PHONY: bench-peers

@@ -11,8 +11,8 @@ stopped by pid at the end (also on Ctrl-C); every wait is bounded.
 
   bench/run.py [--rounds 3] [--quick] [--only SECTIONS] [--out DIR]
 
-SECTIONS is a comma list of: compare, window, keys, names, memory,
-callgrind, micro (default: all).
+SECTIONS is a comma list of: compare, window, client, keys, names,
+memory, callgrind, micro (default: all).
 """
 import argparse
 import atexit
@@ -29,7 +29,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "build", "bin")
-SECTIONS = ["compare", "window", "keys", "names", "memory", "callgrind", "micro"]
+SECTIONS = ["compare", "window", "client", "keys", "names", "memory", "callgrind", "micro"]
 
 
 # ---- processes ---------------------------------------------------------------
@@ -102,6 +102,26 @@ def listening_endpoint(log):
     return m.group(1) if m else None
 
 
+def cpu_seconds(pid):
+    """utime + stime of all threads of pid, in seconds."""
+    fields = read("/proc/%d/stat" % pid).rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
+
+
+def ctx_switches(pid):
+    """Voluntary + involuntary context switches summed over the threads of pid."""
+    n = 0
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except FileNotFoundError:
+        return 0
+    for t in tasks:
+        for line in read("/proc/%d/task/%s/status" % (pid, t)).splitlines():
+            if line.startswith("voluntary_ctxt_switches") or line.startswith("nonvoluntary_ctxt_switches"):
+                n += int(line.split()[1])
+    return n
+
+
 def rss_kib(pid):
     for line in read("/proc/%d/status" % pid).splitlines():
         if line.startswith("VmRSS:"):
@@ -112,7 +132,8 @@ def rss_kib(pid):
 class System:
     """A running broker (troupe or floor) plus its worker."""
 
-    def __init__(self, kind, transport, tmp, worker="examples", credits=1000, broker_prefix=(), tag=""):
+    def __init__(self, kind, transport, tmp, worker="examples", credits=1000, broker_prefix=(), worker_prefix=(),
+                 tag=""):
         self.kind, self.tmp = kind, tmp
         tag = tag or kind
         listen = "tcp://127.0.0.1:*" if transport == "tcp" else "ipc://%s/%s.sock" % (tmp, tag)
@@ -125,12 +146,13 @@ class System:
         self.endpoint = wait_for(lambda: listening_endpoint(blog), 60, kind + " broker to listen")
         wlog = os.path.join(tmp, tag + "-worker.log")
         if kind == "floor":
-            self.worker = PROCS.start([os.path.join(BIN, "troupe-floor-worker"), self.endpoint], wlog)
+            self.worker = PROCS.start(list(worker_prefix) + [os.path.join(BIN, "troupe-floor-worker"), self.endpoint],
+                                      wlog)
             wait_for(lambda: "floor worker ready" in read(blog), 30, "floor worker")
         else:
             exe = "troupe-examples-worker" if worker == "examples" else "troupe-bench-many-names-worker"
-            self.worker = PROCS.start([os.path.join(BIN, exe), "--broker", self.endpoint,
-                                       "--credits", str(credits)], wlog)
+            self.worker = PROCS.start(list(worker_prefix) + [os.path.join(BIN, exe), "--broker", self.endpoint,
+                                                             "--credits", str(credits)], wlog)
             wait_for(self.troupe_ready, 60, "troupe worker to register")
         time.sleep(0.2)
 
@@ -216,7 +238,15 @@ def section_compare(a, tmp, results):
             for k in ["floor", "troupe"]:
                 ep = systems[k].endpoint
                 b1 = client(ep, a.b1_requests, 1, warmup=1000)
+                bp, wp = systems[k].broker.pid, systems[k].worker.pid
+                c0 = (cpu_seconds(bp), cpu_seconds(wp), ctx_switches(bp), ctx_switches(wp))
                 b2 = client(ep, a.b2_requests, 1000, warmup=1000)
+                c1 = (cpu_seconds(bp), cpu_seconds(wp), ctx_switches(bp), ctx_switches(wp))
+                n = a.b2_requests + 1000
+                b2["broker_cpu_us"] = (c1[0] - c0[0]) * 1e6 / n
+                b2["worker_cpu_us"] = (c1[1] - c0[1]) * 1e6 / n
+                b2["broker_cs_per_1k"] = (c1[2] - c0[2]) * 1000.0 / n
+                b2["worker_cs_per_1k"] = (c1[3] - c0[3]) * 1000.0 / n
                 runs[k]["b1"].append(b1)
                 runs[k]["b2"].append(b2)
                 print("  %s %s round %d: B1 p50 %s us p99 %s us; B2 %s req/s%s" % (
@@ -229,7 +259,11 @@ def section_compare(a, tmp, results):
         out[transport] = runs
         rows = []
         for metric, b, key in [("B1 p50 (µs)", "b1", "p50_us"), ("B1 p99 (µs)", "b1", "p99_us"),
-                               ("B1 p99.9 (µs)", "b1", "p999_us"), ("B2 throughput (req/s)", "b2", "throughput")]:
+                               ("B1 p99.9 (µs)", "b1", "p999_us"), ("B2 throughput (req/s)", "b2", "throughput"),
+                               ("B2 broker CPU µs/request", "b2", "broker_cpu_us"),
+                               ("B2 worker CPU µs/request", "b2", "worker_cpu_us"),
+                               ("B2 broker context switches / 1000 req", "b2", "broker_cs_per_1k"),
+                               ("B2 worker context switches / 1000 req", "b2", "worker_cs_per_1k")]:
             f, t = values(runs["floor"][b], key), values(runs["troupe"][b], key)
             rows.append([metric, fmt(med(f)), rng(f), fmt(med(t)), rng(t), fmt(med(t) / med(f)) if f and t else "-"])
         table("B1 / B2 over %s (%d rounds, alternating; median and range)" % (transport, a.rounds),
@@ -263,6 +297,30 @@ def section_window(a, tmp, results):
         f, t = values(runs["floor"][w], "throughput"), values(runs["troupe"][w], "throughput")
         rows.append([w, fmt(med(f)), fmt(med(t)), fmt(med(t) / med(f)) if f and t else "-"])
     table("Throughput (req/s) against window, ipc", ["window", "floor", "troupe", "troupe/floor"], rows)
+
+
+def section_client(a, tmp, results):
+    """The load generator itself against the floor: raw DEALER vs troupe::client."""
+    s = System("floor", "ipc", tmp, tag="floor-client")
+    runs = {}
+    try:
+        for _ in range(a.rounds):
+            for via in ["raw", "troupe-client"]:
+                for w, n in [(1, a.b1_requests), (1000, a.b2_requests)]:
+                    runs.setdefault("%s w%d" % (via, w), []).append(
+                        client(s.endpoint, n, w, warmup=1000, extra=["--via", via]))
+    finally:
+        s.stop()
+    results["client"] = runs
+    rows = []
+    for w in [1, 1000]:
+        r, t = runs["raw w%d" % w], runs["troupe-client w%d" % w]
+        for key in (["p50_us", "p99_us"] if w == 1 else ["throughput"]):
+            rv, tv = values(r, key), values(t, key)
+            rows.append(["window %d %s" % (w, key), fmt(med(rv)), fmt(med(tv)),
+                         fmt(med(tv) / med(rv)) if rv and tv else "-"])
+    table("Client side against the floor (ipc): raw DEALER vs troupe::client::ask_raw",
+          ["metric", "raw DEALER", "troupe::client", "ratio"], rows)
 
 
 def alternate_troupe(a, tmp, worker, variants, tag):
@@ -361,12 +419,35 @@ def section_callgrind(a, tmp, results):
                 if n == n2 and window == 100:
                     keep = os.path.join(a.out, "callgrind.%s.w%d.out" % (kind, window))
                     shutil.copy(cg, keep)
-                    ann = subprocess.run(["callgrind_annotate", "--threshold=95", cg], capture_output=True,
+                    ann = subprocess.run(["callgrind_annotate", "--threshold=99.5", cg], capture_output=True,
                                          text=True, timeout=120).stdout
                     with open(os.path.join(a.out, "callgrind.%s.w%d.txt" % (kind, window)), "w") as f:
                         f.write(ann)
             per = (totals[n2] - totals[n1]) / float(n2 - n1)
             out["%s_w%d" % (kind, window)] = {"totals": totals, "per_request": per}
+    # The worker processes, window 100, broker native.
+    for kind in ["floor", "troupe"]:
+        totals = {}
+        for n in [n1, n2]:
+            cg = os.path.join(tmp, "callgrind.%s-worker.%d.out" % (kind, n))
+            s = System(kind, "ipc", tmp, tag="cgw-%s-%d" % (kind, n),
+                       worker_prefix=["valgrind", "--tool=callgrind", "--callgrind-out-file=" + cg])
+            try:
+                r = client(s.endpoint, n, 100, warmup=0, max_seconds=900)
+            finally:
+                s.stop()
+            if r.get("failed"):
+                print("  callgrind %s worker: load failed: %s" % (kind, r.get("why")))
+            totals[n] = callgrind_total(cg)
+            if n == n2:
+                ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=95", cg],
+                                     capture_output=True, text=True, timeout=120).stdout
+                with open(os.path.join(a.out, "callgrind.%s-worker.w100.inclusive.txt" % kind), "w") as f:
+                    f.write(ann)
+        out["%s_worker_w100" % kind] = {"totals": totals, "per_request": (totals[n2] - totals[n1]) / float(n2 - n1)}
+    fw, tw = out["floor_worker_w100"]["per_request"], out["troupe_worker_w100"]["per_request"]
+    table("Instructions per request in the worker process (callgrind, ipc, window 100)",
+          ["floor worker", "troupe worker", "troupe/floor"], [[fmt(fw), fmt(tw), fmt(tw / fw)]])
     rows = []
     for window in [1, 100]:
         f, t = out["floor_w%d" % window]["per_request"], out["troupe_w%d" % window]["per_request"]
