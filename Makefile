@@ -35,7 +35,7 @@ test-sanitize: deps
 		ctest --output-on-failure -j $(JOBS) --timeout 600
 
 format:
-	@find actors transport tools examples tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
+	@find actors transport tools examples tests bench \( -name '*.cpp' -o -name "*.hpp" \) | xargs clang-format -i
 
 clean:
 	rm -rf build build-sanitize

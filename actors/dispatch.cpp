@@ -18,14 +18,12 @@ bool reference_everything(msgpack::type::object_type, std::size_t, void*) { retu
 
 }  // namespace
 
-dispatcher::dispatcher(const registry& types, protocol::limits limits)
-    : types_(types), limits_(limits) {}
+dispatcher::dispatcher(const registry& types, protocol::limits limits) : types_(types), limits_(limits) {}
 
 dispatcher::~dispatcher() { destroy_all(); }
 
-protocol::status dispatcher::handle(std::string_view address, std::string_view method,
-                                    const void* args, std::size_t args_size,
-                                    troupe::value_buffer& out) {
+protocol::status dispatcher::handle(std::string_view address, std::string_view method, const void* args,
+                                    std::size_t args_size, troupe::value_buffer& out) {
   using protocol::status;
   out.clear();
   const auto parts = protocol::split_address(address);
@@ -33,14 +31,16 @@ protocol::status dispatcher::handle(std::string_view address, std::string_view m
 
   auto it = instances_.find(address);
   const detail::actor_type_info* type = it != instances_.end() ? it->second.type : types_.find(parts->name);
-  if (!type) return fail(out, status::unknown_actor, "this worker hosts no actor '" + std::string(parts->name) + "'");
+  if (!type)
+    return fail(out, status::unknown_actor, "this worker hosts no actor '" + std::string(parts->name) + "'");
   const auto* m = type->find_method(method);
   if (!m) {
     return fail(out, status::unknown_method,
                 "actor '" + type->name + "' has no method '" + std::string(method) + "'");
   }
 
-  if (args_size > limits_.max_message_bytes) return fail(out, status::bad_request, "args frame is over the size limit");
+  if (args_size > limits_.max_message_bytes)
+    return fail(out, status::bad_request, "args frame is over the size limit");
 
   // Decode before constructing: a request with bad arguments builds nothing.
   // Each container or string is bounded by the frame's own length, so a
@@ -51,8 +51,8 @@ protocol::status dispatcher::handle(std::string_view address, std::string_view m
   zone_.clear();
   try {
     std::size_t offset = 0;
-    decoded = msgpack::unpack(zone_, static_cast<const char*>(args), args_size, offset,
-                              reference_everything, nullptr, limit);
+    decoded = msgpack::unpack(zone_, static_cast<const char*>(args), args_size, offset, reference_everything,
+                              nullptr, limit);
     if (offset != args_size) return fail(out, status::bad_args, "trailing bytes after args");
   } catch (const std::exception& e) {
     return fail(out, status::bad_args, std::string("args are not valid msgpack within limits: ") + e.what());
@@ -73,7 +73,8 @@ protocol::status dispatcher::handle(std::string_view address, std::string_view m
   try {
     m->call(*it->second.object, decoded, out);
     if (out.size() > limits_.max_message_bytes)
-      return fail(out, status::actor_error, "the result is over the size limit (" + std::to_string(out.size()) + " bytes)");
+      return fail(out, status::actor_error,
+                  "the result is over the size limit (" + std::to_string(out.size()) + " bytes)");
     return status::ok;
   } catch (const bad_args_error& e) {
     return fail(out, status::bad_args, e.what());

@@ -8,8 +8,7 @@ void registry::add(detail::actor_type_info info) {
   for (auto& e : info.errors) errors_.push_back(std::move(e));
   info.errors.clear();
   if (!protocol::valid_actor_name(info.name)) {
-    errors_.push_back("actor name '" + info.name +
-                      "' is invalid: use 1-64 characters from [A-Za-z0-9_.-]");
+    errors_.push_back("actor name '" + info.name + "' is invalid: use 1-64 characters from [A-Za-z0-9_.-]");
     return;
   }
   for (const auto& m : info.methods)

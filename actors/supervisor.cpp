@@ -121,17 +121,18 @@ int run_supervisor(const worker_options& options, const registry& types) {
     int status = 0;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-      auto it = std::find_if(children.begin(), children.end(), [pid](const child& c) { return c.pid == pid; });
+      auto it =
+          std::find_if(children.begin(), children.end(), [pid](const child& c) { return c.pid == pid; });
       if (it == children.end()) continue;
       it->pid = 0;
       if (stopping) continue;
       const auto lived = clock::now() - it->started;
       it->quick_deaths = lived < quick_death ? it->quick_deaths + 1 : 0;
-      const auto backoff =
-          std::min<clock::duration>(max_backoff, std::chrono::milliseconds(100) * (1 << std::min(it->quick_deaths, 6)));
+      const auto backoff = std::min<clock::duration>(
+          max_backoff, std::chrono::milliseconds(100) * (1 << std::min(it->quick_deaths, 6)));
       it->restart_at = clock::now() + (it->quick_deaths ? backoff : clock::duration::zero());
-      say(options, "worker " + std::to_string(it - children.begin() + 1) + " (pid " + std::to_string(pid) + ") " +
-                       describe_exit(status) + "; restarting");
+      say(options, "worker " + std::to_string(it - children.begin() + 1) + " (pid " + std::to_string(pid) +
+                       ") " + describe_exit(status) + "; restarting");
     }
 
     if (stopping) {

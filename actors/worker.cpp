@@ -4,10 +4,10 @@
 // heartbeat and the broker never mistakes a busy worker for a dead one.
 #include "troupe/worker.hpp"
 
-#include <CLI/CLI.hpp>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <cstdlib>
@@ -67,7 +67,8 @@ void executor_loop(zmq::context_t& ctx, const std::string& endpoint, const regis
     if (!meta) continue;
     clock::rep arrival = 0;
     std::memcpy(&arrival, frames[3].data(), sizeof arrival);
-    const auto deadline = clock::time_point(clock::duration(arrival)) + std::chrono::milliseconds(meta->timeout_ms);
+    const auto deadline =
+        clock::time_point(clock::duration(arrival)) + std::chrono::milliseconds(meta->timeout_ms);
 
     protocol::status code;
     if (clock::now() > deadline) {
@@ -210,7 +211,8 @@ class io_loop {
         log_line(opt_, std::string("received ") + strsignal(static_cast<int>(info.ssi_signo)) +
                            ": finishing held requests");
         phase_ = phase::awaiting_ack;
-        ack_deadline_ = clock::now() + std::min<clock::duration>(std::chrono::seconds(2), opt_.heartbeat * opt_.liveness);
+        ack_deadline_ =
+            clock::now() + std::min<clock::duration>(std::chrono::seconds(2), opt_.heartbeat * opt_.liveness);
         send_command(command::disconnect);
       }
     }
@@ -234,7 +236,8 @@ class io_loop {
       if (items[2].revents & ZMQ_POLLIN) on_signal();
       // Drain each socket rather than taking one message per poll.
       for (int i = 0; i < 1024 && (broker_.get(zmq::sockopt::events) & ZMQ_POLLIN); ++i) on_broker_message();
-      for (int i = 0; i < 1024 && (executor_.get(zmq::sockopt::events) & ZMQ_POLLIN); ++i) on_executor_message();
+      for (int i = 0; i < 1024 && (executor_.get(zmq::sockopt::events) & ZMQ_POLLIN); ++i)
+        on_executor_message();
 
       const auto after = clock::now();
       if (phase_ == phase::awaiting_ack && after >= ack_deadline_) start_draining();
@@ -297,7 +300,9 @@ int worker_main(int argc, char** argv, const registry& types) {
   app.add_option("--credits", opt.credits, "requests a worker process may hold at once")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
-  app.add_option("--heartbeat-ms", heartbeat_ms, "heartbeat interval")->check(CLI::Range(10, 600000))->capture_default_str();
+  app.add_option("--heartbeat-ms", heartbeat_ms, "heartbeat interval")
+      ->check(CLI::Range(10, 600000))
+      ->capture_default_str();
   app.add_option("--liveness", opt.liveness, "heartbeats missed before the broker is presumed gone")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();

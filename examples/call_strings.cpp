@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
     args.erase(args.begin(), args.begin() + 2);
   }
   if (args.size() < 2 || args.size() > 4) {
-    std::fprintf(stderr, "usage: troupe-examples-client [--broker ENDPOINT] ADDRESS METHOD [STRING [STRING]]\n");
+    std::fprintf(stderr,
+                 "usage: troupe-examples-client [--broker ENDPOINT] ADDRESS METHOD [STRING [STRING]]\n");
     return 2;
   }
   troupe::client c(endpoint);

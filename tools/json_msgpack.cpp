@@ -8,21 +8,29 @@ namespace {
 
 nlohmann::json to_json(const msgpack::object& o) {
   switch (o.type) {
-    case msgpack::type::NIL: return nullptr;
-    case msgpack::type::BOOLEAN: return o.via.boolean;
-    case msgpack::type::POSITIVE_INTEGER: return o.via.u64;
-    case msgpack::type::NEGATIVE_INTEGER: return o.via.i64;
+    case msgpack::type::NIL:
+      return nullptr;
+    case msgpack::type::BOOLEAN:
+      return o.via.boolean;
+    case msgpack::type::POSITIVE_INTEGER:
+      return o.via.u64;
+    case msgpack::type::NEGATIVE_INTEGER:
+      return o.via.i64;
     case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64: return o.via.f64;
-    case msgpack::type::STR: return std::string(o.via.str.ptr, o.via.str.size);
+    case msgpack::type::FLOAT64:
+      return o.via.f64;
+    case msgpack::type::STR:
+      return std::string(o.via.str.ptr, o.via.str.size);
     case msgpack::type::BIN: {
       auto bytes = nlohmann::json::array();
-      for (std::uint32_t i = 0; i < o.via.bin.size; ++i) bytes.push_back(static_cast<unsigned char>(o.via.bin.ptr[i]));
+      for (std::uint32_t i = 0; i < o.via.bin.size; ++i)
+        bytes.push_back(static_cast<unsigned char>(o.via.bin.ptr[i]));
       return bytes;
     }
     case msgpack::type::EXT: {
       auto data = nlohmann::json::array();
-      for (std::uint32_t i = 0; i < o.via.ext.size; ++i) data.push_back(static_cast<unsigned char>(o.via.ext.data()[i]));
+      for (std::uint32_t i = 0; i < o.via.ext.size; ++i)
+        data.push_back(static_cast<unsigned char>(o.via.ext.data()[i]));
       return {{"ext", o.via.ext.type()}, {"data", data}};
     }
     case msgpack::type::ARRAY: {
@@ -35,8 +43,9 @@ nlohmann::json to_json(const msgpack::object& o) {
       for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
         const auto& kv = o.via.map.ptr[i];
         // JSON keys are strings; other key types are written as their JSON text.
-        const auto key = kv.key.type == msgpack::type::STR ? std::string(kv.key.via.str.ptr, kv.key.via.str.size)
-                                                           : to_json(kv.key).dump();
+        const auto key = kv.key.type == msgpack::type::STR
+                             ? std::string(kv.key.via.str.ptr, kv.key.via.str.size)
+                             : to_json(kv.key).dump();
         m[key] = to_json(kv.val);
       }
       return m;

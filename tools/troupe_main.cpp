@@ -1,6 +1,6 @@
 // The `troupe` command line: run a broker, call actors, read stats, measure.
-#include <CLI/CLI.hpp>
 #include <signal.h>
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -52,7 +52,8 @@ int report(const raw_reply& reply) {
   } catch (const std::exception&) {
     message = "(unreadable error message)";
   }
-  std::fprintf(stderr, "error: %s: %s\n", std::string(protocol::to_string(reply.code)).c_str(), message.c_str());
+  std::fprintf(stderr, "error: %s: %s\n", std::string(protocol::to_string(reply.code)).c_str(),
+               message.c_str());
   return 1;
 }
 
@@ -60,7 +61,8 @@ raw_reply ask_blocking(client& c, const std::string& address, const std::string&
                        std::chrono::milliseconds timeout) {
   std::promise<raw_reply> done;
   auto result = done.get_future();
-  c.ask_raw(address, method, std::move(args), timeout, [&done](raw_reply&& r) { done.set_value(std::move(r)); });
+  c.ask_raw(address, method, std::move(args), timeout,
+            [&done](raw_reply&& r) { done.set_value(std::move(r)); });
   return result.get();
 }
 
@@ -123,7 +125,8 @@ int bench(const bench_settings& s) {
         std::lock_guard lock(mu);
         if (record) {
           latencies_us.push_back(us);
-          if (r.code != protocol::status::ok && errors++ == 0) first_error = std::string(protocol::to_string(r.code));
+          if (r.code != protocol::status::ok && errors++ == 0)
+            first_error = std::string(protocol::to_string(r.code));
         }
         --in_flight;
         cv.notify_all();
@@ -141,19 +144,21 @@ int bench(const bench_settings& s) {
   std::sort(latencies_us.begin(), latencies_us.end());
   auto pct = [&](double p) {
     if (latencies_us.empty()) return 0.0;
-    const auto i = std::min(latencies_us.size() - 1, static_cast<std::size_t>(p * static_cast<double>(latencies_us.size())));
+    const auto i = std::min(latencies_us.size() - 1,
+                            static_cast<std::size_t>(p * static_cast<double>(latencies_us.size())));
     return latencies_us[i];
   };
   const double throughput = seconds > 0 ? static_cast<double>(s.requests) / seconds : 0;
   if (s.json) {
-    nlohmann::json out = {{"requests", s.requests}, {"errors", errors},      {"seconds", seconds},
+    nlohmann::json out = {{"requests", s.requests}, {"errors", errors},         {"seconds", seconds},
                           {"window", s.window},     {"throughput", throughput}, {"p50_us", pct(0.50)},
-                          {"p99_us", pct(0.99)},    {"p999_us", pct(0.999)},  {"max_us", pct(1.0)}};
+                          {"p99_us", pct(0.99)},    {"p999_us", pct(0.999)},    {"max_us", pct(1.0)}};
     std::printf("%s\n", out.dump().c_str());
   } else {
-    std::printf("%zu requests (window %zu) in %.3f s: %.0f req/s\n", s.requests, s.window, seconds, throughput);
-    std::printf("latency p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us\n", pct(0.5), pct(0.99), pct(0.999),
-                pct(1.0));
+    std::printf("%zu requests (window %zu) in %.3f s: %.0f req/s\n", s.requests, s.window, seconds,
+                throughput);
+    std::printf("latency p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us\n", pct(0.5), pct(0.99),
+                pct(0.999), pct(1.0));
     if (errors) std::printf("%zu errors (first: %s)\n", errors, first_error.c_str());
   }
   return errors ? 1 : 0;
@@ -169,10 +174,15 @@ int main(int argc, char** argv) {
   broker_options bopt;
   int heartbeat_ms = 1000, default_timeout_ms = 60000;
   auto* broker_cmd = app.add_subcommand("broker", "run a broker in the foreground until SIGINT/SIGTERM");
-  broker_cmd->add_option("--listen", bopt.listen, "endpoint to bind, e.g. tcp://127.0.0.1:5555 or ipc:///tmp/t.sock")
+  broker_cmd
+      ->add_option("--listen", bopt.listen,
+                   "endpoint to bind, e.g. tcp://127.0.0.1:5555 or ipc:///tmp/t.sock")
       ->capture_default_str();
-  broker_cmd->add_option("--heartbeat-ms", heartbeat_ms, "heartbeat interval")->check(CLI::Range(10, 600000))->capture_default_str();
-  broker_cmd->add_option("--liveness", bopt.liveness, "heartbeats a worker may miss before it is declared dead")
+  broker_cmd->add_option("--heartbeat-ms", heartbeat_ms, "heartbeat interval")
+      ->check(CLI::Range(10, 600000))
+      ->capture_default_str();
+  broker_cmd
+      ->add_option("--liveness", bopt.liveness, "heartbeats a worker may miss before it is declared dead")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
   broker_cmd->add_option("--queue-limit", bopt.queue_limit, "requests waiting per queue before `overloaded`")
@@ -191,22 +201,32 @@ int main(int argc, char** argv) {
   std::vector<std::string> json_args;
   auto* call_cmd = app.add_subcommand("call", "ask an actor once and print the result as JSON");
   call_cmd->add_option("--broker", endpoint, "broker endpoint")->capture_default_str();
-  call_cmd->add_option("--timeout-ms", timeout_ms, "give up after this long")->check(CLI::Range(1, 86400000))->capture_default_str();
+  call_cmd->add_option("--timeout-ms", timeout_ms, "give up after this long")
+      ->check(CLI::Range(1, 86400000))
+      ->capture_default_str();
   call_cmd->add_option("address", address, "actor address: name or name/key")->required();
   call_cmd->add_option("method", method, "method name")->required();
   call_cmd->add_option("args", json_args, "arguments, each a JSON value");
 
   auto* stats_cmd = app.add_subcommand("stats", "print the broker's stats as one JSON object");
   stats_cmd->add_option("--broker", endpoint, "broker endpoint")->capture_default_str();
-  stats_cmd->add_option("--timeout-ms", timeout_ms, "give up after this long")->check(CLI::Range(1, 86400000));
+  stats_cmd->add_option("--timeout-ms", timeout_ms, "give up after this long")
+      ->check(CLI::Range(1, 86400000));
 
   bench_settings bs;
-  auto* bench_cmd = app.add_subcommand("bench", "ask N times with at most W in flight; report throughput and latency");
+  auto* bench_cmd =
+      app.add_subcommand("bench", "ask N times with at most W in flight; report throughput and latency");
   bench_cmd->add_option("--broker", endpoint, "broker endpoint")->capture_default_str();
-  bench_cmd->add_option("--requests", bs.requests, "measured requests")->check(CLI::Range(1, 100000000))->capture_default_str();
-  bench_cmd->add_option("--window", bs.window, "requests in flight at most")->check(CLI::Range(1, 1000000))->capture_default_str();
+  bench_cmd->add_option("--requests", bs.requests, "measured requests")
+      ->check(CLI::Range(1, 100000000))
+      ->capture_default_str();
+  bench_cmd->add_option("--window", bs.window, "requests in flight at most")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
   bench_cmd->add_option("--warmup", bs.warmup, "unmeasured requests first")->capture_default_str();
-  bench_cmd->add_option("--timeout-ms", bs.timeout_ms, "per-request timeout")->check(CLI::Range(1, 86400000))->capture_default_str();
+  bench_cmd->add_option("--timeout-ms", bs.timeout_ms, "per-request timeout")
+      ->check(CLI::Range(1, 86400000))
+      ->capture_default_str();
   bench_cmd->add_flag("--json", bs.json, "print one JSON object");
   bench_cmd->add_option("address", address, "actor address")->required();
   bench_cmd->add_option("method", method, "method name")->required();
@@ -230,7 +250,8 @@ int main(int argc, char** argv) {
       return run_broker(bopt);
     }
     if (call_cmd->parsed()) return call(endpoint, timeout_ms, address, method, json_args);
-    if (stats_cmd->parsed()) return call(endpoint, timeout_ms, std::string(protocol::management_actor), "stats", {});
+    if (stats_cmd->parsed())
+      return call(endpoint, timeout_ms, std::string(protocol::management_actor), "stats", {});
     if (bench_cmd->parsed()) {
       bs.endpoint = endpoint;
       bs.address = address;

@@ -89,8 +89,7 @@ struct request_slot {
 
 struct counters {
   std::uint64_t requests = 0, replies = 0, errors = 0, dropped = 0;
-  std::uint64_t bad_requests = 0, overloaded = 0, deadline_exceeded = 0, worker_lost = 0,
-                unknown_actor = 0;
+  std::uint64_t bad_requests = 0, overloaded = 0, deadline_exceeded = 0, worker_lost = 0, unknown_actor = 0;
 };
 
 }  // namespace
@@ -134,8 +133,7 @@ struct broker::state {
 
   // ---- sending -----------------------------------------------------------
 
-  void send_frames(std::string_view identity, command cmd, std::string_view f1,
-                   zmq::message_t* f2) {
+  void send_frames(std::string_view identity, command cmd, std::string_view f1, zmq::message_t* f2) {
     const auto hdr = protocol::header(cmd);
     const bool has_body = !f1.empty() || f2;
     router.send(zmq::buffer(identity), zmq::send_flags::sndmore);
@@ -153,12 +151,23 @@ struct broker::state {
     ++count.replies;
     ++count.errors;
     switch (code) {
-      case status::bad_request: ++count.bad_requests; break;
-      case status::overloaded: ++count.overloaded; break;
-      case status::deadline_exceeded: ++count.deadline_exceeded; break;
-      case status::worker_lost: ++count.worker_lost; break;
-      case status::unknown_actor: ++count.unknown_actor; break;
-      default: break;
+      case status::bad_request:
+        ++count.bad_requests;
+        break;
+      case status::overloaded:
+        ++count.overloaded;
+        break;
+      case status::deadline_exceeded:
+        ++count.deadline_exceeded;
+        break;
+      case status::worker_lost:
+        ++count.worker_lost;
+        break;
+      case status::unknown_actor:
+        ++count.unknown_actor;
+        break;
+      default:
+        break;
     }
   }
 
@@ -527,7 +536,9 @@ struct broker::state {
   void on_request(std::string_view client, zmq::message_t& meta_msg, zmq::message_t& args) {
     ++count.requests;
     auto meta = protocol::decode_request_meta(meta_msg.data(), meta_msg.size());
-    if (!meta) return reply_error(client, 0, status::bad_request, "request meta is not [id, address, method, flags, timeout_ms]");
+    if (!meta)
+      return reply_error(client, 0, status::bad_request,
+                         "request meta is not [id, address, method, flags, timeout_ms]");
     const bool tell = meta->is_tell();
     auto refuse = [&](status code, std::string_view message) {
       if (tell) {
@@ -540,8 +551,10 @@ struct broker::state {
     if ((meta->flags & ~protocol::flag_tell) != 0) return refuse(status::bad_request, "unknown flags");
     auto parts = protocol::split_address(meta->address);
     if (!parts) return refuse(status::bad_request, "malformed address");
-    if (!protocol::valid_method_name(meta->method)) return refuse(status::bad_request, "malformed method name");
-    if (args.size() > opt.limits.max_message_bytes) return refuse(status::bad_request, "args frame is over the size limit");
+    if (!protocol::valid_method_name(meta->method))
+      return refuse(status::bad_request, "malformed method name");
+    if (args.size() > opt.limits.max_message_bytes)
+      return refuse(status::bad_request, "args frame is over the size limit");
 
     if (parts->name == protocol::management_actor) return on_management(client, *meta);
 
@@ -567,13 +580,15 @@ struct broker::state {
     s.deadline = clock::now() + timeout;
     // Moving a small zmq message moves its bytes too, so re-base the key
     // view onto the slot's copy instead of parsing the frame again.
-    const auto key_offset = parts->key.empty() ? 0 : parts->key.data() - static_cast<const char*>(meta_msg.data());
+    const auto key_offset =
+        parts->key.empty() ? 0 : parts->key.data() - static_cast<const char*>(meta_msg.data());
     s.meta = std::move(meta_msg);
     s.args = std::move(args);
     heap_push(si);
     const std::string_view key =
-        parts->key.empty() ? std::string_view{}
-                           : std::string_view(static_cast<const char*>(s.meta.data()) + key_offset, parts->key.size());
+        parts->key.empty()
+            ? std::string_view{}
+            : std::string_view(static_cast<const char*>(s.meta.data()) + key_offset, parts->key.size());
     route(si, key);
   }
 
@@ -645,8 +660,7 @@ struct broker::state {
 
   template <class P>
   void pack_stats(P& pk) {
-    const auto uptime =
-        std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started).count();
+    const auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started).count();
     pk.pack_map(14);
     auto kv = [&](std::string_view k, auto v) {
       pk.pack(k);
@@ -682,7 +696,9 @@ struct broker::state {
     }
     const std::size_t body = nframes - 2;
     if (*cmd == command::request) {
-      if (body != 2) return reply_error(identity, 0, status::bad_request, "REQUEST needs exactly 2 frames after the header");
+      if (body != 2)
+        return reply_error(identity, 0, status::bad_request,
+                           "REQUEST needs exactly 2 frames after the header");
       return on_request(identity, frames[2], frames[3]);
     }
     const auto it = worker_by_identity.find(identity);

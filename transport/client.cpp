@@ -100,7 +100,8 @@ struct client::impl {
       ++n;
       if (!target.more()) break;
     }
-    if (n != 3 || protocol::parse_header(frames[0].data(), frames[0].size()) != protocol::command::reply) return;
+    if (n != 3 || protocol::parse_header(frames[0].data(), frames[0].size()) != protocol::command::reply)
+      return;
     auto meta = protocol::decode_reply_meta(frames[1].data(), frames[1].size());
     if (!meta) return;
     auto it = in_flight.find(meta->id);
@@ -179,8 +180,8 @@ void client::ask_raw(std::string_view address, std::string_view method, std::str
   if (timeout.count() <= 0) timeout = options_.timeout;
   impl::outgoing o;
   o.id = impl_->next_id.fetch_add(1, std::memory_order_relaxed);
-  protocol::encode_request_meta(
-      o.meta, {o.id, address, method, 0, static_cast<std::uint64_t>(timeout.count())});
+  protocol::encode_request_meta(o.meta,
+                                {o.id, address, method, 0, static_cast<std::uint64_t>(timeout.count())});
   o.args = std::move(args);
   o.done = std::move(done);
   o.deadline = clock::now() + timeout + local_grace;

@@ -8,8 +8,8 @@ namespace troupe::protocol {
 namespace {
 
 constexpr std::array<std::string_view, status_count> status_names = {
-    "ok",          "unknown_actor",     "unknown_method", "bad_args",    "actor_error",
-    "overloaded",  "deadline_exceeded", "worker_lost",    "bad_request",
+    "ok",         "unknown_actor",     "unknown_method", "bad_args",    "actor_error",
+    "overloaded", "deadline_exceeded", "worker_lost",    "bad_request",
 };
 
 // Appends msgpack output to a std::string whose capacity the caller reuses.
@@ -19,8 +19,8 @@ struct string_sink {
 };
 
 bool name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-' || c == '.';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+         c == '.';
 }
 
 }  // namespace

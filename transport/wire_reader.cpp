@@ -59,11 +59,20 @@ std::optional<std::uint64_t> wire_reader::uint() {
   }
   std::size_t n = 0;
   switch (b) {
-    case 0xcc: n = 1; break;
-    case 0xcd: n = 2; break;
-    case 0xce: n = 4; break;
-    case 0xcf: n = 8; break;
-    default: return std::nullopt;
+    case 0xcc:
+      n = 1;
+      break;
+    case 0xcd:
+      n = 2;
+      break;
+    case 0xce:
+      n = 4;
+      break;
+    case 0xcf:
+      n = 8;
+      break;
+    default:
+      return std::nullopt;
   }
   ++pos_;
   return be(n);
@@ -112,22 +121,59 @@ bool wire_reader::skip(int depth) {
   }
   ++pos_;
   switch (b) {
-    case 0xcc: case 0xd0: return take(1, p);
-    case 0xcd: case 0xd1: return take(2, p);
-    case 0xce: case 0xd2: case 0xca: return take(4, p);
-    case 0xcf: case 0xd3: case 0xcb: return take(8, p);
-    case 0xd4: return take(2, p);   // fixext 1
-    case 0xd5: return take(3, p);   // fixext 2
-    case 0xd6: return take(5, p);   // fixext 4
-    case 0xd7: return take(9, p);   // fixext 8
-    case 0xd8: return take(17, p);  // fixext 16
-    case 0xc4: case 0xd9: { auto n = be(1); return n && take(*n, p); }
-    case 0xc5: case 0xda: { auto n = be(2); return n && take(*n, p); }
-    case 0xc6: case 0xdb: { auto n = be(4); return n && take(*n, p); }
-    case 0xc7: { auto n = be(1); return n && take(*n + 1, p); }
-    case 0xc8: { auto n = be(2); return n && take(*n + 1, p); }
-    case 0xc9: { auto n = be(4); return n && take(*n + 1, p); }
-    default: return false;  // 0xc1 is never used
+    case 0xcc:
+    case 0xd0:
+      return take(1, p);
+    case 0xcd:
+    case 0xd1:
+      return take(2, p);
+    case 0xce:
+    case 0xd2:
+    case 0xca:
+      return take(4, p);
+    case 0xcf:
+    case 0xd3:
+    case 0xcb:
+      return take(8, p);
+    case 0xd4:
+      return take(2, p);  // fixext 1
+    case 0xd5:
+      return take(3, p);  // fixext 2
+    case 0xd6:
+      return take(5, p);  // fixext 4
+    case 0xd7:
+      return take(9, p);  // fixext 8
+    case 0xd8:
+      return take(17, p);  // fixext 16
+    case 0xc4:
+    case 0xd9: {
+      auto n = be(1);
+      return n && take(*n, p);
+    }
+    case 0xc5:
+    case 0xda: {
+      auto n = be(2);
+      return n && take(*n, p);
+    }
+    case 0xc6:
+    case 0xdb: {
+      auto n = be(4);
+      return n && take(*n, p);
+    }
+    case 0xc7: {
+      auto n = be(1);
+      return n && take(*n + 1, p);
+    }
+    case 0xc8: {
+      auto n = be(2);
+      return n && take(*n + 1, p);
+    }
+    case 0xc9: {
+      auto n = be(4);
+      return n && take(*n + 1, p);
+    }
+    default:
+      return false;  // 0xc1 is never used
   }
 }
 

@@ -28,6 +28,7 @@ class echo {
 };
 
 const troupe::actor<echo> echo_actor{"echo", troupe::method("echo", &echo::echo_value),
-                                     troupe::method("fail", &echo::fail), troupe::method("whoami", &echo::whoami)};
+                                     troupe::method("fail", &echo::fail),
+                                     troupe::method("whoami", &echo::whoami)};
 
 }  // namespace examples

@@ -23,7 +23,8 @@ class raw_peer {
   }
   void send(const std::vector<std::string>& frames) {
     for (std::size_t i = 0; i < frames.size(); ++i)
-      socket_.send(zmq::buffer(frames[i]), i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+      socket_.send(zmq::buffer(frames[i]),
+                   i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
   }
   // The next message's frames, or none after 5 s.
   std::vector<std::string> receive() {
@@ -81,7 +82,8 @@ TEST(BadInput, BrokerAndWorkerSurviveAndAnswer) {
   peer.send({req, meta(12, "no such/", "square"), "\x90"});
   EXPECT_EQ(peer.reply(), (std::pair<std::uint64_t, std::string>{12, "bad_request"}));
   peer.send({req, meta(13, "squares", "square"), std::string(5000, '\x01')});
-  EXPECT_EQ(peer.reply(), (std::pair<std::uint64_t, std::string>{13, "bad_request"})) << "over the size limit";
+  EXPECT_EQ(peer.reply(), (std::pair<std::uint64_t, std::string>{13, "bad_request"}))
+      << "over the size limit";
   peer.send({req, meta(0, "squares", "square"), "\x91\x01"});
   EXPECT_EQ(peer.reply().second, "bad_request") << "id 0 is reserved";
 
@@ -110,7 +112,7 @@ TEST(BadInput, BrokerAndWorkerSurviveAndAnswer) {
       for (auto& ch : f) ch = static_cast<char>(rng());
     }
     if (i % 3 == 0) frames[0] = req;  // reach the request parser more often
-    if (frames[0] == req) continue;    // a valid header + garbage would get replies; keep the stream simple
+    if (frames[0] == req) continue;   // a valid header + garbage would get replies; keep the stream simple
     peer.send(frames);
   }
 

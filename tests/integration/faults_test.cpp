@@ -60,7 +60,8 @@ TEST(Faults, KillingAPoolWorkerMidLoadEndsEveryRequestAndTheSupervisorRestartsIt
   c.start_worker(with({"--processes", "3"}, fast_heartbeat));
   ASSERT_TRUE(c.wait_for_workers(3));
   auto& cl = c.client();
-  const auto victim = std::stoi(cl.ask<std::map<std::string, std::string>>("echo/victim", "whoami").get().at("pid"));
+  const auto victim =
+      std::stoi(cl.ask<std::map<std::string, std::string>>("echo/victim", "whoami").get().at("pid"));
 
   std::vector<std::future<long long>> results;
   for (long long i = 0; i < 300; ++i) results.push_back(cl.ask<long long>("squares", "square_slowly", i, 10));
@@ -69,7 +70,8 @@ TEST(Faults, KillingAPoolWorkerMidLoadEndsEveryRequestAndTheSupervisorRestartsIt
 
   int ok = 0, lost = 0;
   for (long long i = 0; i < 300; ++i) {
-    ASSERT_EQ(results[static_cast<std::size_t>(i)].wait_for(20s), std::future_status::ready) << "request " << i << " hangs";
+    ASSERT_EQ(results[static_cast<std::size_t>(i)].wait_for(20s), std::future_status::ready)
+        << "request " << i << " hangs";
     try {
       EXPECT_EQ(results[static_cast<std::size_t>(i)].get(), i * i);
       ++ok;
@@ -82,7 +84,8 @@ TEST(Faults, KillingAPoolWorkerMidLoadEndsEveryRequestAndTheSupervisorRestartsIt
   EXPECT_GE(lost, 1);
   EXPECT_GE(ok, 200);
   ASSERT_TRUE(c.wait_for_workers(3, 10s)) << "the supervisor should restart the killed worker";
-  const auto again = std::stoi(cl.ask<std::map<std::string, std::string>>("echo/victim", "whoami").get().at("pid"));
+  const auto again =
+      std::stoi(cl.ask<std::map<std::string, std::string>>("echo/victim", "whoami").get().at("pid"));
   EXPECT_NE(again, victim);
 }
 

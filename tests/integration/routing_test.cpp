@@ -96,8 +96,9 @@ TEST(Routing, EveryErrorCodeReachesTheCaller) {
     EXPECT_EQ(e.code(), status::actor_error);
     EXPECT_EQ(e.message(), "disk on fire");
   }
-  EXPECT_EQ(error_code_of([&] { cl.ask<int>(call_options{200ms}, "squares", "square_slowly", 1, 600).get(); }),
-            status::deadline_exceeded);
+  EXPECT_EQ(
+      error_code_of([&] { cl.ask<int>(call_options{200ms}, "squares", "square_slowly", 1, 600).get(); }),
+      status::deadline_exceeded);
   // The worker still sleeps on that one; its late reply returns the credit.
   ASSERT_TRUE(eventually([&] { return c.stat("in_flight") == 0; }, 5s));
   // The worker is busy sleeping (1 credit), one request waits in the queue
@@ -155,7 +156,8 @@ TEST(CommandLine, CallStatsAndBench) {
 
 TEST(CommandLine, CallWithoutABrokerFailsWithinTheTimeout) {
   temp_dir dir;
-  auto r = run({bin("troupe"), "call", "--broker", dir.ipc("none.sock"), "--timeout-ms", "200", "squares", "square", "1"});
+  auto r = run({bin("troupe"), "call", "--broker", dir.ipc("none.sock"), "--timeout-ms", "200", "squares",
+                "square", "1"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err.rfind("error: deadline_exceeded: ", 0), 0u) << r.err;
 }

@@ -7,7 +7,9 @@
 
 namespace troupe::test {
 
-msgpack::object_handle decode(const std::string& bytes) { return msgpack::unpack(bytes.data(), bytes.size()); }
+msgpack::object_handle decode(const std::string& bytes) {
+  return msgpack::unpack(bytes.data(), bytes.size());
+}
 
 cluster::cluster(std::vector<std::string> broker_args)
     : endpoint_(dir_.ipc("broker.sock")), broker_args_(std::move(broker_args)) {
@@ -22,7 +24,8 @@ cluster::~cluster() {
   if (!::testing::Test::HasFailure()) return;
   auto dump = [](const char* what, process& p) {
     p.stop();
-    std::fprintf(stderr, "---- %s (pid %d) stderr ----\n%s", what, static_cast<int>(p.pid()), p.err().c_str());
+    std::fprintf(stderr, "---- %s (pid %d) stderr ----\n%s", what, static_cast<int>(p.pid()),
+                 p.err().c_str());
   };
   if (broker_) dump("broker", *broker_);
   for (auto& w : workers_) dump("worker", *w);
@@ -39,7 +42,8 @@ void cluster::start_broker() {
 process& cluster::start_worker(std::vector<std::string> args, const std::string& exe) {
   std::vector<std::string> argv = {bin(exe), "--broker", endpoint_};
   argv.insert(argv.end(), args.begin(), args.end());
-  workers_.push_back(std::make_unique<process>(argv, dir_.path(), "worker-" + std::to_string(workers_.size())));
+  workers_.push_back(
+      std::make_unique<process>(argv, dir_.path(), "worker-" + std::to_string(workers_.size())));
   return *workers_.back();
 }
 

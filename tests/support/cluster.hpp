@@ -30,7 +30,8 @@ class cluster {
   void stop_broker() { broker_.reset(); }
 
   // Starts `troupe-examples-worker` (or `exe`) with `args` after --broker.
-  process& start_worker(std::vector<std::string> args = {}, const std::string& exe = "troupe-examples-worker");
+  process& start_worker(std::vector<std::string> args = {},
+                        const std::string& exe = "troupe-examples-worker");
 
   // Waits (bounded) until the broker counts `n` live workers.
   bool wait_for_workers(std::size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10));

@@ -35,7 +35,8 @@ temp_dir::~temp_dir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-process::process(std::vector<std::string> argv, const std::filesystem::path& log_dir, const std::string& label)
+process::process(std::vector<std::string> argv, const std::filesystem::path& log_dir,
+                 const std::string& label)
     : out_(log_dir / (label + ".out")), err_(log_dir / (label + ".err")) {
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());

@@ -66,6 +66,7 @@ struct command_result {
   int exit_code = -1;  // -1: did not finish in time, or killed by a signal
   std::string out, err;
 };
-command_result run(std::vector<std::string> argv, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+command_result run(std::vector<std::string> argv,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 }  // namespace troupe::test

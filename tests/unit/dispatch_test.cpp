@@ -74,12 +74,13 @@ class explodes_on_build {
 
 registry make_registry() {
   registry r;
-  r.add(describe_actor<tracked>("tracked", {method("add", &tracked::add), method("calls", &tracked::calls),
-                                            method("key", &tracked::key), method("scale", &tracked::scale),
-                                            method("move", &tracked::move), method("count", &tracked::count),
-                                            method("nothing", &tracked::nothing),
-                                            method("swallow", &tracked::swallow), method("repeat", &tracked::repeat), method("fail", &tracked::fail),
-                                            method("fail_oddly", &tracked::fail_oddly)}));
+  r.add(describe_actor<tracked>(
+      "tracked",
+      {method("add", &tracked::add), method("calls", &tracked::calls), method("key", &tracked::key),
+       method("scale", &tracked::scale), method("move", &tracked::move), method("count", &tracked::count),
+       method("nothing", &tracked::nothing), method("swallow", &tracked::swallow),
+       method("repeat", &tracked::repeat), method("fail", &tracked::fail),
+       method("fail_oddly", &tracked::fail_oddly)}));
   r.add(describe_actor<explodes_on_build>("explodes", {method("ping", &explodes_on_build::ping)}));
   return r;
 }
@@ -123,7 +124,8 @@ TEST_F(Dispatch, CallsByNameWithConvertedArguments) {
   EXPECT_EQ(r.value.get().type, msgpack::type::FLOAT64) << "a whole double must stay a float on the wire";
   r = call("tracked", "count", args(std::vector<std::string>{"a", "b", "a"}));
   ASSERT_EQ(r.code, status::ok);
-  EXPECT_EQ((r.value.get().as<std::map<std::string, int>>()), (std::map<std::string, int>{{"a", 2}, {"b", 1}}));
+  EXPECT_EQ((r.value.get().as<std::map<std::string, int>>()),
+            (std::map<std::string, int>{{"a", 2}, {"b", 1}}));
   r = call("tracked", "nothing", args());
   ASSERT_EQ(r.code, status::ok);
   EXPECT_TRUE(r.value.get().is_nil());

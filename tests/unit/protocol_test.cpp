@@ -12,7 +12,8 @@ namespace {
 
 std::string bytes_from_hex(const std::string& hex) {
   std::string out;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
   return out;
 }
 
@@ -78,7 +79,13 @@ TEST(RequestMeta, RoundTrips) {
 
 TEST(RequestMeta, AcceptsNonShortestIntegers) {
   // [7 as uint64, "a", "b", 0 as uint8, 5 as uint16]
-  const std::string bytes("\x95\xcf\0\0\0\0\0\0\0\x07\xa1" "a" "\xa1" "b" "\xcc\x00\xcd\x00\x05", 19);
+  const std::string bytes(
+      "\x95\xcf\0\0\0\0\0\0\0\x07\xa1"
+      "a"
+      "\xa1"
+      "b"
+      "\xcc\x00\xcd\x00\x05",
+      19);
   auto m = decode_request_meta(bytes.data(), bytes.size());
   ASSERT_TRUE(m);
   EXPECT_EQ(m->id, 7u);
@@ -88,12 +95,29 @@ TEST(RequestMeta, AcceptsNonShortestIntegers) {
 TEST(RequestMeta, RejectsWrongShapes) {
   auto bad = [](const std::string& b) { return !decode_request_meta(b.data(), b.size()); };
   EXPECT_TRUE(bad(""));
-  EXPECT_TRUE(bad("\x94\x01\xa1" "a\xa1" "b\x00"));                   // 4 elements
-  EXPECT_TRUE(bad(std::string("\x95\xff\xa1" "a\xa1" "b\x00\x00", 9)));  // negative id
-  EXPECT_TRUE(bad(std::string("\x95\x01\x01\xa1" "b\x00\x00", 7)));      // address not a str
-  EXPECT_TRUE(bad(std::string("\x95\x01\xa1" "a\xa1" "b\x00\x00\x00", 9)));  // trailing byte
-  EXPECT_TRUE(bad(std::string("\x95\x01\xa5" "a", 4)));                      // truncated str
-  EXPECT_TRUE(bad(std::string("\xdd\xff\xff\xff\xff", 5)));                  // array bomb
+  EXPECT_TRUE(
+      bad("\x94\x01\xa1"
+          "a\xa1"
+          "b\x00"));  // 4 elements
+  EXPECT_TRUE(
+      bad(std::string("\x95\xff\xa1"
+                      "a\xa1"
+                      "b\x00\x00",
+                      9)));  // negative id
+  EXPECT_TRUE(
+      bad(std::string("\x95\x01\x01\xa1"
+                      "b\x00\x00",
+                      7)));  // address not a str
+  EXPECT_TRUE(
+      bad(std::string("\x95\x01\xa1"
+                      "a\xa1"
+                      "b\x00\x00\x00",
+                      9)));  // trailing byte
+  EXPECT_TRUE(
+      bad(std::string("\x95\x01\xa5"
+                      "a",
+                      4)));                                  // truncated str
+  EXPECT_TRUE(bad(std::string("\xdd\xff\xff\xff\xff", 5)));  // array bomb
 }
 
 TEST(ReplyMeta, RoundTripsAndRejects) {
@@ -118,7 +142,12 @@ TEST(Ready, RoundTripsAndIgnoresUnknownKeys) {
   EXPECT_EQ(back->actors, (std::vector<std::string>{"squares", "counter"}));
 
   // {"credits": 1, "actors": ["a"], "future": [1, {"x": 2}]}
-  const char raw[] = "\x83\xa7" "credits\x01\xa6" "actors\x91\xa1" "a\xa6" "future\x92\x01\x81\xa1x\x02";
+  const char raw[] =
+      "\x83\xa7"
+      "credits\x01\xa6"
+      "actors\x91\xa1"
+      "a\xa6"
+      "future\x92\x01\x81\xa1x\x02";
   const std::string extended(raw, sizeof raw - 1);
   auto ext = decode_ready(extended.data(), extended.size());
   ASSERT_TRUE(ext);
@@ -127,9 +156,19 @@ TEST(Ready, RoundTripsAndIgnoresUnknownKeys) {
 
 TEST(Ready, RejectsMissingOrInvalidFields) {
   auto bad = [](const std::string& b) { return !decode_ready(b.data(), b.size()); };
-  EXPECT_TRUE(bad("\x81\xa7" "credits\x01"));                                   // no actors
-  EXPECT_TRUE(bad(std::string("\x82\xa7" "credits\x00\xa6" "actors\x91\xa1" "a", 20)));  // zero credits
-  EXPECT_TRUE(bad("\x82\xa7" "credits\x01\xa6" "actors\x91\xa1$"));            // bad actor name
+  EXPECT_TRUE(
+      bad("\x81\xa7"
+          "credits\x01"));  // no actors
+  EXPECT_TRUE(
+      bad(std::string("\x82\xa7"
+                      "credits\x00\xa6"
+                      "actors\x91\xa1"
+                      "a",
+                      20)));  // zero credits
+  EXPECT_TRUE(
+      bad("\x82\xa7"
+          "credits\x01\xa6"
+          "actors\x91\xa1$"));  // bad actor name
 }
 
 TEST(Address, SplitsAndValidates) {
@@ -148,9 +187,9 @@ TEST(Address, SplitsAndValidates) {
 }
 
 TEST(Status, NamesAreStable) {
-  const std::vector<std::string> expected = {"ok",          "unknown_actor",     "unknown_method",
-                                             "bad_args",    "actor_error",       "overloaded",
-                                             "deadline_exceeded", "worker_lost", "bad_request"};
+  const std::vector<std::string> expected = {
+      "ok",         "unknown_actor",     "unknown_method", "bad_args",   "actor_error",
+      "overloaded", "deadline_exceeded", "worker_lost",    "bad_request"};
   for (std::size_t i = 0; i < expected.size(); ++i) {
     EXPECT_EQ(to_string(static_cast<status>(i)), expected[i]);
     EXPECT_EQ(status_from_string(expected[i]), static_cast<status>(i));
@@ -179,16 +218,21 @@ TEST(Vectors, MatchTheCppEncoder) {
       {"request_to_worker", {hdr(command::request), request(7, "squares", "square", 0, 5000), "\x91\x07"}},
       {"request_management", {hdr(command::request), request(9, "$broker", "stats", 0, 0), "\x90"}},
       {"reply_ok", {hdr(command::reply), reply(7, "ok"), "\x31"}},
-      {"reply_error_unknown_actor", {hdr(command::reply), reply(7, "unknown_actor"), str("no worker hosts actor 'nope'")}},
+      {"reply_error_unknown_actor",
+       {hdr(command::reply), reply(7, "unknown_actor"), str("no worker hosts actor 'nope'")}},
       {"reply_error_unknown_method",
        {hdr(command::reply), reply(7, "unknown_method"), str("actor 'squares' has no method 'nope'")}},
-      {"reply_error_bad_args", {hdr(command::reply), reply(7, "bad_args"), str("expected 1 argument, got 2")}},
+      {"reply_error_bad_args",
+       {hdr(command::reply), reply(7, "bad_args"), str("expected 1 argument, got 2")}},
       {"reply_error_actor_error", {hdr(command::reply), reply(7, "actor_error"), str("boom")}},
-      {"reply_error_overloaded", {hdr(command::reply), reply(7, "overloaded"), str("queue for 'squares' is full")}},
+      {"reply_error_overloaded",
+       {hdr(command::reply), reply(7, "overloaded"), str("queue for 'squares' is full")}},
       {"reply_error_deadline_exceeded",
        {hdr(command::reply), reply(7, "deadline_exceeded"), str("timeout of 5000 ms passed")}},
-      {"reply_error_worker_lost", {hdr(command::reply), reply(7, "worker_lost"), str("worker 'examples-worker-1' died")}},
-      {"reply_error_bad_request", {hdr(command::reply), reply(7, "bad_request"), str("malformed request meta")}},
+      {"reply_error_worker_lost",
+       {hdr(command::reply), reply(7, "worker_lost"), str("worker 'examples-worker-1' died")}},
+      {"reply_error_bad_request",
+       {hdr(command::reply), reply(7, "bad_request"), str("malformed request meta")}},
       {"heartbeat", {hdr(command::heartbeat)}},
       {"disconnect", {hdr(command::disconnect)}},
   };

@@ -36,9 +36,7 @@ class dispatcher {
  private:
   struct string_hash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
-    }
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
   struct live_instance {
     std::unique_ptr<detail::instance_base> object;

@@ -94,19 +94,18 @@ class client {
   std::future<R> ask(call_options opts, std::string_view address, std::string_view method, const A&... args) {
     auto promise = std::make_shared<std::promise<R>>();
     auto future = promise->get_future();
-    ask_raw(address, method, pack_args(args...), opts.timeout,
-            [promise, this](raw_reply&& reply) {
-              try {
-                if constexpr (std::is_void_v<R>) {
-                  check(reply);
-                  promise->set_value();
-                } else {
-                  promise->set_value(decode<R>(reply));
-                }
-              } catch (...) {
-                promise->set_exception(std::current_exception());
-              }
-            });
+    ask_raw(address, method, pack_args(args...), opts.timeout, [promise, this](raw_reply&& reply) {
+      try {
+        if constexpr (std::is_void_v<R>) {
+          check(reply);
+          promise->set_value();
+        } else {
+          promise->set_value(decode<R>(reply));
+        }
+      } catch (...) {
+        promise->set_exception(std::current_exception());
+      }
+    });
     return future;
   }
 
@@ -158,7 +157,8 @@ class client {
     try {
       return oh.get().as<R>();
     } catch (const std::exception& e) {
-      throw result_type_error(std::string("the result cannot be converted to the requested type: ") + e.what());
+      throw result_type_error(std::string("the result cannot be converted to the requested type: ") +
+                              e.what());
     }
   }
   msgpack::object_handle unpack(const std::string& bytes) const;

@@ -22,28 +22,27 @@ struct value_buffer : msgpack::sbuffer {
 
 namespace msgpack {
 MSGPACK_API_VERSION_NAMESPACE(v1) {
+  template <>
+  inline packer<troupe::value_buffer>& packer<troupe::value_buffer>::pack_double(double d) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &d, sizeof bits);
+    char buf[9];
+    buf[0] = static_cast<char>(0xcbu);
+    _msgpack_store64(&buf[1], bits);
+    append_buffer(buf, 9);
+    return *this;
+  }
 
-template <>
-inline packer<troupe::value_buffer>& packer<troupe::value_buffer>::pack_double(double d) {
-  std::uint64_t bits;
-  std::memcpy(&bits, &d, sizeof bits);
-  char buf[9];
-  buf[0] = static_cast<char>(0xcbu);
-  _msgpack_store64(&buf[1], bits);
-  append_buffer(buf, 9);
-  return *this;
-}
-
-template <>
-inline packer<troupe::value_buffer>& packer<troupe::value_buffer>::pack_float(float d) {
-  std::uint32_t bits;
-  std::memcpy(&bits, &d, sizeof bits);
-  char buf[5];
-  buf[0] = static_cast<char>(0xcau);
-  _msgpack_store32(&buf[1], bits);
-  append_buffer(buf, 5);
-  return *this;
-}
+  template <>
+  inline packer<troupe::value_buffer>& packer<troupe::value_buffer>::pack_float(float d) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &d, sizeof bits);
+    char buf[5];
+    buf[0] = static_cast<char>(0xcau);
+    _msgpack_store32(&buf[1], bits);
+    append_buffer(buf, 5);
+    return *this;
+  }
 
 }  // MSGPACK_API_VERSION_NAMESPACE(v1)
 }  // namespace msgpack
