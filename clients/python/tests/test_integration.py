@@ -281,6 +281,19 @@ def test_python_actor_from_troupe_call(cluster: dict[str, Proc], endpoint: str) 
     assert "error: actor_error: from cli" in run.stderr
 
 
+def test_python_actor_from_the_cpp_client(cluster: dict[str, Proc], endpoint: str) -> None:
+    """troupe-examples-client asks through troupe::client, the C++ client library."""
+    cpp_client = TROUPE.parent / "troupe-examples-client"
+    run = subprocess.run([str(cpp_client), "--broker", endpoint, "greeter", "greet", "Grace"],
+                         capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("Hello, Grace!")
+    run = subprocess.run([str(cpp_client), "--broker", endpoint, "greeter", "fail", "from c++"],
+                         capture_output=True, text=True, timeout=30)
+    assert run.returncode == 1
+    assert "error: actor_error: from c++" in run.stderr
+
+
 def test_async_client_1000_concurrent_asks(cluster: dict[str, Proc], endpoint: str) -> None:
     async def main() -> None:
         async with troupe.AsyncClient(endpoint, timeout=30) as c:
