@@ -89,6 +89,18 @@ TEST(Faults, KillingAPoolWorkerMidLoadEndsEveryRequestAndTheSupervisorRestartsIt
   EXPECT_NE(again, victim);
 }
 
+// Heartbeats come from the worker's I/O thread, so a method that runs for
+// many liveness periods does not make its worker look dead.
+TEST(Faults, ALongMethodDoesNotLookLikeADeadWorker) {
+  const std::vector<std::string> tight = {"--heartbeat-ms", "100", "--liveness", "3"};
+  cluster c(tight);
+  c.start_worker(tight);
+  ASSERT_TRUE(c.wait_for_workers(1));
+  EXPECT_EQ(c.client().ask<long long>("squares", "square_slowly", 4, 1500).get(), 16);
+  EXPECT_EQ(c.stat("worker_lost"), 0u);
+  EXPECT_EQ(c.stat("workers"), 1u);
+}
+
 TEST(Faults, BrokerRestartWhileWorkersRun) {
   cluster c(fast_heartbeat);
   c.start_worker(with({"--processes", "2"}, fast_heartbeat));
@@ -125,6 +137,28 @@ TEST(Lifecycle, GracefulStopFinishesHeldRequestsAndDestroysOnce) {
   EXPECT_EQ(count_lines(worker.err(), "squares constructed"), 1u);
   EXPECT_EQ(count_lines(worker.err(), "squares destroyed"), 1u);
   EXPECT_TRUE(eventually([&] { return c.stat("workers") == 0; }, 5s));
+  EXPECT_EQ(c.stat("worker_lost"), 0u);
+}
+
+TEST(Lifecycle, KeysOfAWorkerThatLeavesGracefullyMoveWithoutErrors) {
+  cluster c;
+  auto& a = c.start_worker();
+  auto& b = c.start_worker();
+  ASSERT_TRUE(c.wait_for_workers(2));
+  auto& cl = c.client();
+  using who = std::map<std::string, std::string>;
+  const auto pid = cl.ask<who>("echo/d", "whoami").get().at("pid");
+  auto& leaving = std::to_string(a.pid()) == pid ? a : b;
+  // Requests keep coming while the key's worker drains and leaves.
+  std::vector<std::future<who>> during;
+  leaving.signal(SIGTERM);
+  for (int i = 0; i < 50; ++i) {
+    during.push_back(cl.ask<who>("echo/d", "whoami"));
+    std::this_thread::sleep_for(5ms);
+  }
+  for (auto& f : during) EXPECT_NO_THROW(f.get());
+  ASSERT_NE(leaving.wait_exit(10s), -1);
+  EXPECT_NE(cl.ask<who>("echo/d", "whoami").get().at("pid"), pid);
   EXPECT_EQ(c.stat("worker_lost"), 0u);
 }
 
