@@ -105,41 +105,58 @@ int bench(const bench_settings& s) {
   }
   client c(s.endpoint);
   const auto timeout = std::chrono::milliseconds(s.timeout_ms);
-  std::mutex mu;
-  std::condition_variable cv;
-  std::size_t in_flight = 0, errors = 0;
-  std::string first_error;
-  std::vector<double> latencies_us;
-  latencies_us.reserve(s.requests);
 
-  auto run_phase = [&](std::size_t count, bool record) {
-    for (std::size_t i = 0; i < count; ++i) {
-      {
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return in_flight < s.window; });
-        ++in_flight;
+  // A closed loop: each completion asks the next request from the client's
+  // own thread, so the measurement pays no hand-off to this thread per call.
+  struct phase_state {
+    std::size_t total = 0;
+    bool record = false;
+    std::atomic<std::size_t> issued{0};
+    std::size_t completed = 0, errors = 0;  // client thread only, until done
+    std::string first_error;
+    std::vector<double> latencies_us;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+  };
+  std::function<void(phase_state&)> issue_next;
+  issue_next = [&](phase_state& ph) {
+    if (ph.issued.fetch_add(1) >= ph.total) return;
+    const auto start = clock_type::now();
+    c.ask_raw(s.address, s.method, args, timeout, [&, start](raw_reply&& r) {
+      if (ph.record) {
+        ph.latencies_us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - start).count());
+        if (r.code != protocol::status::ok && ph.errors++ == 0)
+          ph.first_error = std::string(protocol::to_string(r.code));
       }
-      const auto start = clock_type::now();
-      c.ask_raw(s.address, s.method, args, timeout, [&, start, record](raw_reply&& r) {
-        const auto us = std::chrono::duration<double, std::micro>(clock_type::now() - start).count();
-        std::lock_guard lock(mu);
-        if (record) {
-          latencies_us.push_back(us);
-          if (r.code != protocol::status::ok && errors++ == 0)
-            first_error = std::string(protocol::to_string(r.code));
-        }
-        --in_flight;
-        cv.notify_all();
-      });
-    }
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return in_flight == 0; });
+      if (++ph.completed == ph.total) {
+        std::lock_guard lock(ph.mu);
+        ph.done = true;
+        ph.cv.notify_all();
+        return;
+      }
+      issue_next(ph);
+    });
+  };
+  auto run_phase = [&](phase_state& ph) {
+    if (ph.total == 0) return;
+    ph.latencies_us.reserve(ph.record ? ph.total : 0);
+    for (std::size_t i = 0; i < std::min(s.window, ph.total); ++i) issue_next(ph);
+    std::unique_lock lock(ph.mu);
+    ph.cv.wait(lock, [&] { return ph.done; });
   };
 
-  run_phase(s.warmup, false);
+  phase_state warmup, measured;
+  warmup.total = s.warmup;
+  measured.total = s.requests;
+  measured.record = true;
+  run_phase(warmup);
   const auto start = clock_type::now();
-  run_phase(s.requests, true);
+  run_phase(measured);
   const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+  auto& latencies_us = measured.latencies_us;
+  const auto errors = measured.errors;
+  const auto& first_error = measured.first_error;
 
   std::sort(latencies_us.begin(), latencies_us.end());
   auto pct = [&](double p) {

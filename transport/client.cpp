@@ -18,6 +18,10 @@ using clock = std::chrono::steady_clock;
 // deadline_exceeded before giving up locally (broker down or unreachable).
 constexpr auto local_grace = std::chrono::milliseconds(250);
 
+// The client whose I/O thread is the current thread, if any: a callback that
+// asks again from that thread needs no wake-up.
+thread_local const void* current_io_thread_owner = nullptr;
+
 }  // namespace
 
 struct client::impl {
@@ -70,6 +74,12 @@ struct client::impl {
   }
 
   void submit(outgoing&& o) {
+    if (current_io_thread_owner == this) {
+      // From a callback: the loop sends it before it waits again.
+      std::lock_guard lock(mu);
+      submitted.push_back(std::move(o));
+      return;
+    }
     bool was_empty;
     {
       std::lock_guard lock(mu);
@@ -136,7 +146,17 @@ struct client::impl {
     }
   }
 
+  // Sends what callers submitted.
+  void flush(zmq::socket_t& s, std::vector<outgoing>& batch) {
+    {
+      std::lock_guard lock(mu);
+      batch.swap(submitted);
+    }
+    send_batch(s, batch);
+  }
+
   void run(zmq::socket_t& s) {
+    current_io_thread_owner = this;
     std::vector<outgoing> batch;
     auto next_scan = clock::now();
     while (!stopping) {
@@ -146,17 +166,14 @@ struct client::impl {
         std::uint64_t count;
         [[maybe_unused]] auto n = read(wake_fd, &count, sizeof count);
       }
-      {
-        std::lock_guard lock(mu);
-        batch.swap(submitted);
-      }
-      send_batch(s, batch);
+      flush(s, batch);
       for (int i = 0; i < 4096 && (s.get(zmq::sockopt::events) & ZMQ_POLLIN); ++i) on_reply(s);
       const auto now = clock::now();
       if (now >= next_scan) {
         expire(now);
         next_scan = now + std::chrono::milliseconds(20);
       }
+      flush(s, batch);  // what callbacks asked for goes out before the next wait
     }
     // Every ask ends: what is still pending fails now.
     {
