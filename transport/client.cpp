@@ -100,22 +100,24 @@ struct client::impl {
     batch.clear();
   }
 
-  void on_reply(zmq::socket_t& s) {
+  // Handles one waiting reply; false when none was waiting. Draining with
+  // dontwait avoids a poll() system call per message inside libzmq.
+  bool on_reply(zmq::socket_t& s) {
     std::array<zmq::message_t, 3> frames;
     std::size_t n = 0;
     zmq::message_t extra;
     for (;;) {
       auto& target = n < frames.size() ? frames[n] : extra;
-      if (!s.recv(target, zmq::recv_flags::none)) return;
+      if (!s.recv(target, n == 0 ? zmq::recv_flags::dontwait : zmq::recv_flags::none)) return n > 0;
       ++n;
       if (!target.more()) break;
     }
     if (n != 3 || protocol::parse_header(frames[0].data(), frames[0].size()) != protocol::command::reply)
-      return;
+      return true;
     auto meta = protocol::decode_reply_meta(frames[1].data(), frames[1].size());
-    if (!meta) return;
+    if (!meta) return true;
     auto it = in_flight.find(meta->id);
-    if (it == in_flight.end()) return;  // answered locally already, or id 0
+    if (it == in_flight.end()) return true;  // answered locally already, or id 0
     raw_reply reply;
     // A status this client does not know yet is still an error, never a value.
     reply.code = protocol::status_from_string(meta->status_text).value_or(protocol::status::bad_request);
@@ -123,6 +125,7 @@ struct client::impl {
     auto done = std::move(it->second.done);
     in_flight.erase(it);
     done(std::move(reply));
+    return true;
   }
 
   void fail(callback& done, std::string_view message) {
@@ -167,7 +170,8 @@ struct client::impl {
         [[maybe_unused]] auto n = read(wake_fd, &count, sizeof count);
       }
       flush(s, batch);
-      for (int i = 0; i < 4096 && (s.get(zmq::sockopt::events) & ZMQ_POLLIN); ++i) on_reply(s);
+      for (int i = 0; i < 4096 && on_reply(s); ++i) {
+      }
       const auto now = clock::now();
       if (now >= next_scan) {
         expire(now);
