@@ -50,7 +50,7 @@ std::string args_int(long long x) {
 void BM_dispatch_square(benchmark::State& st) {
   troupe::dispatcher d(types());
   const auto args = args_int(12345);
-  msgpack::sbuffer out;
+  troupe::value_buffer out;
   for (auto _ : st) {
     auto s = d.handle("squares", "square", args.data(), args.size(), out);
     benchmark::DoNotOptimize(s);
@@ -66,7 +66,7 @@ void BM_dispatch_keyed_add(benchmark::State& st) {
   std::vector<std::string> addrs;
   addrs.reserve(n);
   for (std::size_t i = 0; i < n; ++i) addrs.push_back("counter/k" + std::to_string(i));
-  msgpack::sbuffer out;
+  troupe::value_buffer out;
   for (const auto& a : addrs) d.handle(a, "add", args.data(), args.size(), out);
   std::size_t i = 0;
   for (auto _ : st) {
@@ -81,7 +81,7 @@ BENCHMARK(BM_dispatch_keyed_add)->Arg(1)->Arg(1000)->Arg(100000);
 void BM_dispatch_unknown_method(benchmark::State& st) {
   troupe::dispatcher d(types());
   const auto args = args_int(1);
-  msgpack::sbuffer out;
+  troupe::value_buffer out;
   for (auto _ : st) {
     auto s = d.handle("squares", "nope", args.data(), args.size(), out);
     benchmark::DoNotOptimize(s);

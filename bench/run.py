@@ -11,7 +11,7 @@ stopped by pid at the end (also on Ctrl-C); every wait is bounded.
 
   bench/run.py [--rounds 3] [--quick] [--only SECTIONS] [--out DIR]
 
-SECTIONS is a comma list of: compare, window, client, keys, names,
+SECTIONS is a comma list of: compare, credits, window, client, keys, names,
 memory, callgrind, micro (default: all).
 """
 import argparse
@@ -29,7 +29,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "build", "bin")
-SECTIONS = ["compare", "window", "client", "keys", "names", "memory", "callgrind", "micro"]
+SECTIONS = ["compare", "credits", "window", "client", "keys", "names", "memory", "callgrind", "micro"]
 
 
 # ---- processes ---------------------------------------------------------------
@@ -279,6 +279,24 @@ def section_compare(a, tmp, results):
             target("B2 troupe/floor, %s (median of per-round ratios)" % transport, med(r2), 0.75, True)
 
 
+def section_credits(a, tmp, results):
+    """B2 on troupe with the worker's default credits (8) against credits 1000, ipc."""
+    systems = {c: System("troupe", "ipc", tmp, credits=c, tag="credits-%d" % c) for c in [8, 1000]}
+    runs = {c: [] for c in systems}
+    try:
+        for _ in range(a.rounds):
+            for c in systems:
+                runs[c].append(client(systems[c].endpoint, a.b2_requests, 1000, warmup=1000))
+    finally:
+        for s in systems.values():
+            s.stop()
+    results["credits"] = {str(c): v for c, v in runs.items()}
+    rows = [["--credits %d" % c, fmt(med(values(runs[c], "throughput"))), rng(values(runs[c], "throughput")),
+             fmt(med(values(runs[c], "p50_us")))] for c in runs]
+    table("B2 (window 1000) against the worker's credits, ipc, troupe", ["worker", "median req/s", "range",
+                                                                          "p50 µs"], rows)
+
+
 def section_window(a, tmp, results):
     """Throughput against window size, both systems, ipc."""
     windows = [1, 4, 16, 64, 256, 1000]
@@ -340,6 +358,10 @@ def alternate_troupe(a, tmp, worker, variants, tag):
     return runs
 
 
+def paired_ratios(num, den, key="throughput"):
+    return [n[key] / d[key] for n, d in zip(num, den) if not n.get("failed") and not d.get("failed")]
+
+
 def section_keys(a, tmp, results):
     variants = [("1 key", ["--address", "counter", "--method", "get", "--args", "none", "--keys", "1"]),
                 ("%d keys" % a.keys, ["--address", "counter", "--method", "get", "--args", "none",
@@ -350,8 +372,10 @@ def section_keys(a, tmp, results):
     table("B2 with one key vs %d keys (counter/KEY get, ipc, troupe)" % a.keys,
           ["variant", "median req/s", "range"],
           [[variants[0][0], fmt(med(one)), rng(one)], [variants[1][0], fmt(med(many)), rng(many)]])
-    if one and many:
-        target("%d keys / 1 key (B2)" % a.keys, med(many) / med(one), 0.9, True)
+    paired = paired_ratios(runs[variants[1][0]], runs[variants[0][0]])
+    if paired:
+        print("per-round ratios %d keys / 1 key: %s" % (a.keys, " ".join(fmt(x) for x in paired)))
+        target("%d keys / 1 key (B2, median of per-round ratios)" % a.keys, med(paired), 0.9, True)
 
 
 def section_names(a, tmp, results):
@@ -361,8 +385,10 @@ def section_names(a, tmp, results):
     one, many = values(runs["1 name"], "throughput"), values(runs["1000 names"], "throughput")
     table("B2 with one actor name vs 1000 names (nNNNN square, ipc, troupe)", ["variant", "median req/s", "range"],
           [["1 name", fmt(med(one)), rng(one)], ["1000 names", fmt(med(many)), rng(many)]])
-    if one and many:
-        target("1000 names / 1 name (B2)", med(many) / med(one), 0.9, True)
+    paired = paired_ratios(runs["1000 names"], runs["1 name"])
+    if paired:
+        print("per-round ratios 1000 names / 1 name: %s" % " ".join(fmt(x) for x in paired))
+        target("1000 names / 1 name (B2, median of per-round ratios)", med(paired), 0.9, True)
 
 
 def section_memory(a, tmp, results):
@@ -491,7 +517,7 @@ def plots(a, results):
     if "compare" in results:
         dat = os.path.join(a.out, "latency.dat")
         with open(dat, "w") as f:
-            f.write("label p50 p99 p999\n")
+            f.write("# label p50 p99 p999\n")
             for transport, runs in results["compare"].items():
                 for k in ["floor", "troupe"]:
                     b1 = runs[k]["b1"]
@@ -515,7 +541,7 @@ plot '%s' using 2:xtic(1) title 'p50', '' using 3 title 'p99', '' using 4 title 
     if "window" in results:
         dat = os.path.join(a.out, "window.dat")
         with open(dat, "w") as f:
-            f.write("window floor troupe\n")
+            f.write("# window floor troupe\n")
             for w in results["window"]["floor"]:
                 f.write("%s %f %f\n" % (w, med(values(results["window"]["floor"][w], "throughput")),
                                         med(values(results["window"]["troupe"][w], "throughput"))))
@@ -555,7 +581,12 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smaller counts, for trying the harness")
     ap.add_argument("--only", default=",".join(SECTIONS))
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench-results"))
+    ap.add_argument("--plots-only", action="store_true", help="redraw the plots from OUT/results.json")
     a = ap.parse_args()
+    if a.plots_only:
+        with open(os.path.join(a.out, "results.json")) as f:
+            plots(a, json.load(f))
+        return
     a.b1_requests, a.b2_requests, a.window_requests = 20000, 200000, 50000
     a.keys, a.memory_keys, a.cg_requests = 100000, 1000000, 10000
     if a.quick:
