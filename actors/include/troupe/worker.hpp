@@ -17,7 +17,7 @@ struct worker_options {
   std::string broker;  // default: $TROUPE_BROKER, else tcp://127.0.0.1:5555
   std::string name;    // for logs and broker stats; default: executable name
   int processes = 0;   // 0: run in this process; N >= 1: a supervisor forks N workers
-  unsigned credits = 8;
+  unsigned credits = 64;
   std::chrono::milliseconds heartbeat{1000};
   int liveness = 3;
   std::chrono::milliseconds stop_timeout{10000};  // supervisor: SIGKILL after this
