@@ -133,7 +133,7 @@ class System:
     """A running broker (troupe or floor) plus its worker."""
 
     def __init__(self, kind, transport, tmp, worker="examples", credits=1000, broker_prefix=(), worker_prefix=(),
-                 tag=""):
+                 tag="", worker_args=()):
         self.kind, self.tmp = kind, tmp
         tag = tag or kind
         listen = "tcp://127.0.0.1:*" if transport == "tcp" else "ipc://%s/%s.sock" % (tmp, tag)
@@ -152,7 +152,7 @@ class System:
         else:
             exe = "troupe-examples-worker" if worker == "examples" else "troupe-bench-many-names-worker"
             self.worker = PROCS.start(list(worker_prefix) + [os.path.join(BIN, exe), "--broker", self.endpoint,
-                                                             "--credits", str(credits)], wlog)
+                                                             "--credits", str(credits)] + list(worker_args), wlog)
             wait_for(self.troupe_ready, 60, "troupe worker to register")
         time.sleep(0.2)
 
@@ -381,14 +381,28 @@ def section_keys(a, tmp, results):
 def section_names(a, tmp, results):
     variants = [("1 name", ["--names", "1"]), ("1000 names", ["--names", "1000"])]
     runs = alternate_troupe(a, tmp, "names", variants, "names")
+    # The same one-name load on a worker that hosts only that name: shows
+    # what hosting 1000 names costs even when only one of them is used.
+    s = System("troupe", "ipc", tmp, worker="names", tag="names-one", worker_args=["--names", "1"])
+    try:
+        runs["1 name, worker hosts 1"] = [client(s.endpoint, a.b2_requests, 1000, warmup=1000,
+                                                 extra=["--names", "1"]) for _ in range(a.rounds)]
+    finally:
+        s.stop()
+    h = values(runs["1 name, worker hosts 1"], "throughput")
+    print("  worker hosting 1 name: %s req/s (median of %d)" % (fmt(med(h)), len(h)))
     results["names"] = runs
     one, many = values(runs["1 name"], "throughput"), values(runs["1000 names"], "throughput")
     table("B2 with one actor name vs 1000 names (nNNNN square, ipc, troupe)", ["variant", "median req/s", "range"],
-          [["1 name", fmt(med(one)), rng(one)], ["1000 names", fmt(med(many)), rng(many)]])
+          [["1 name (worker hosts 1000)", fmt(med(one)), rng(one)],
+           ["1000 names (worker hosts 1000)", fmt(med(many)), rng(many)],
+           ["1 name (worker hosts 1)", fmt(med(h)), rng(h)]])
     paired = paired_ratios(runs["1000 names"], runs["1 name"])
     if paired:
         print("per-round ratios 1000 names / 1 name: %s" % " ".join(fmt(x) for x in paired))
         target("1000 names / 1 name (B2, median of per-round ratios)", med(paired), 0.9, True)
+    if h and many:
+        target("1000 names / 1 name on a worker hosting only it (B2)", med(many) / med(h), 0.9, True)
 
 
 def section_memory(a, tmp, results):
