@@ -48,7 +48,7 @@ struct worker_entry {
   std::size_t keys = 0;  // keys placed here (including stale ones not yet noticed)
   clock::time_point last_seen;
   std::vector<actor_entry*> actors;
-  std::size_t actor_cursor = 0;  // round-robin over `actors` when pulling work
+  std::vector<bool> hosts;  // by actor_entry::index: does this worker host it?
   // Requests for keys placed on this worker that wait for a credit, in order.
   std::deque<std::uint64_t> keyed_queue;
 
@@ -61,6 +61,8 @@ struct placement {
 };
 
 struct actor_entry {
+  std::uint32_t index = 0;  // dense, for worker_entry::hosts
+  bool listed = false;      // in broker::state::waiting_actors
   std::string name;
   std::vector<std::uint32_t> workers;  // live workers hosting this name
   std::size_t cursor = 0;              // round-robin position in `workers`
@@ -107,6 +109,10 @@ struct broker::state {
   string_map<std::uint32_t> worker_by_identity;
 
   string_map<std::unique_ptr<actor_entry>> actors;
+  // Actors whose queue may be non-empty. A returned credit looks only here,
+  // so its cost does not grow with the names a worker hosts.
+  std::vector<actor_entry*> waiting_actors;
+  std::size_t waiting_cursor = 0;  // round-robin over waiting_actors
 
   std::vector<request_slot> slots;
   std::vector<std::uint32_t> free_slots;
@@ -319,12 +325,12 @@ struct broker::state {
           return true;
         }
       }
-      return enqueue(a.queue, si);
+      return enqueue_for_any(a, si);
     }
     auto it = a.keys.find(key);
     if (it == a.keys.end() || !placement_valid(it->second)) {
       const auto wi = pick_worker(a, false);
-      if (wi == no_index) return enqueue(a.queue, si);  // no live worker: wait for one
+      if (wi == no_index) return enqueue_for_any(a, si);  // no live worker: wait for one
       if (it == a.keys.end()) it = a.keys.emplace(std::string(key), placement{}).first;
       it->second = placement{wi, workers[wi].generation};
       ++workers[wi].keys;
@@ -352,6 +358,22 @@ struct broker::state {
     return true;
   }
 
+  // Queues a request for whichever worker hosting `a` frees a credit first.
+  bool enqueue_for_any(actor_entry& a, std::uint32_t si) {
+    if (!enqueue(a.queue, si)) return false;
+    if (!a.listed) {
+      a.listed = true;
+      waiting_actors.push_back(&a);
+    }
+    return true;
+  }
+
+  void unlist_waiting(std::size_t i) {
+    waiting_actors[i]->listed = false;
+    waiting_actors[i] = waiting_actors.back();
+    waiting_actors.pop_back();
+  }
+
   static std::string_view key_of(const request_slot& s) {
     auto meta = protocol::decode_request_meta(s.meta.data(), s.meta.size());
     return protocol::split_address(meta->address)->key;
@@ -366,15 +388,22 @@ struct broker::state {
       w.keyed_queue.pop_front();
       if (slot_by_id(id)) dispatch(static_cast<std::uint32_t>(id), wi);
     }
-    std::size_t idle = 0;
-    while (w.has_credit() && idle < w.actors.size()) {
-      auto& a = *w.actors[w.actor_cursor];
-      w.actor_cursor = (w.actor_cursor + 1) % w.actors.size();
+    // Then the waiting names it hosts, round-robin; stop after a full pass
+    // that found nothing for this worker.
+    std::size_t fruitless = 0;
+    while (w.has_credit() && fruitless < waiting_actors.size()) {
+      if (waiting_cursor >= waiting_actors.size()) waiting_cursor = 0;
+      auto& a = *waiting_actors[waiting_cursor];
       if (a.queue.empty()) {
-        ++idle;
+        unlist_waiting(waiting_cursor);  // another actor moved into this place
         continue;
       }
-      idle = 0;
+      ++waiting_cursor;
+      if (!w.hosts[a.index]) {
+        ++fruitless;
+        continue;
+      }
+      fruitless = 0;
       const auto id = a.queue.front();
       a.queue.pop_front();
       auto* s = slot_by_id(id);
@@ -401,7 +430,7 @@ struct broker::state {
       const auto si = static_cast<std::uint32_t>(id);
       const auto key = key_of(*s);
       if (key.empty()) {
-        a.queue.push_back(id);
+        a.queue.push_back(id);  // still listed: the queue was not empty
       } else {
         route(si, key);
       }
@@ -414,6 +443,7 @@ struct broker::state {
     auto it = actors.find(name);
     if (it == actors.end()) {
       auto a = std::make_unique<actor_entry>();
+      a->index = static_cast<std::uint32_t>(actors.size());
       a->name = std::string(name);
       it = actors.emplace(a->name, std::move(a)).first;
     }
@@ -452,10 +482,11 @@ struct broker::state {
     w.draining = false;
     w.last_seen = clock::now();
     w.actors.clear();
-    w.actor_cursor = 0;
     for (const auto& name : info->actors) {
       auto& a = actor_named(name);
-      if (std::find(w.actors.begin(), w.actors.end(), &a) != w.actors.end()) continue;
+      if (a.index >= w.hosts.size()) w.hosts.resize(actors.size(), false);
+      if (w.hosts[a.index]) continue;  // listed twice
+      w.hosts[a.index] = true;
       w.actors.push_back(&a);
       a.workers.push_back(wi);
     }
@@ -464,7 +495,9 @@ struct broker::state {
   }
 
   void detach_from_actors(std::uint32_t wi) {
-    for (auto* a : workers[wi].actors) {
+    auto& w = workers[wi];
+    std::fill(w.hosts.begin(), w.hosts.end(), false);
+    for (auto* a : w.actors) {
       auto& ws = a->workers;
       ws.erase(std::remove(ws.begin(), ws.end(), wi), ws.end());
       if (a->cursor >= ws.size()) a->cursor = 0;

@@ -80,6 +80,32 @@ TEST(Routing, KeyedMessagesAreHandledInArrivalOrder) {
   EXPECT_EQ(cl.ask<std::int64_t>("counter/fresh", "get").get(), 0);
 }
 
+// With few credits most requests wait in the broker's queues; every name's
+// queue drains as credits come back, and keyed order still holds.
+TEST(Routing, QueuedRequestsOfManyNamesAllComplete) {
+  cluster c;
+  c.start_worker({"--credits", "1"});
+  c.start_worker({"--credits", "2"});
+  ASSERT_TRUE(c.wait_for_workers(2));
+  auto& cl = c.client();
+  std::vector<std::future<long long>> squares;
+  std::vector<std::future<std::vector<double>>> applied;
+  std::vector<std::future<std::int64_t>> counted;
+  for (int i = 0; i < 300; ++i) {
+    squares.push_back(cl.ask<long long>("squares", "square", i));
+    applied.push_back(cl.ask<std::vector<double>>("vectorize", "apply", std::vector<double>{double(i)}));
+    counted.push_back(cl.ask<std::int64_t>("counter/q", "add", 1));
+  }
+  for (int i = 0; i < 300; ++i) {
+    const auto x = static_cast<double>(i);
+    EXPECT_EQ(squares[static_cast<std::size_t>(i)].get(), i * i);
+    EXPECT_EQ(applied[static_cast<std::size_t>(i)].get(), std::vector<double>{x > 2 ? x + 1 : x - 1});
+    EXPECT_EQ(counted[static_cast<std::size_t>(i)].get(), i + 1);
+  }
+  EXPECT_EQ(c.stat("queued"), 0u);
+  EXPECT_EQ(c.stat("in_flight"), 0u);
+}
+
 TEST(Routing, EveryErrorCodeReachesTheCaller) {
   cluster c({"--queue-limit", "1"});
   c.start_worker({"--credits", "1"});
