@@ -1,7 +1,11 @@
-// The worker runtime: one I/O thread that owns the broker socket, answers
-// heartbeats and reconnects, and one executor thread that runs user code.
-// They talk over an inproc PAIR socket, so a long method never delays a
-// heartbeat and the broker never mistakes a busy worker for a dead one.
+// The worker runtime. The main thread owns the work socket and runs user
+// code: it takes each request off the socket, calls the method and sends the
+// reply itself, with no hand-off between threads on the way. A heartbeat
+// thread, which never runs user code, owns a second socket: it tells the
+// broker every interval that this worker (named by the work socket's
+// routing id) is alive, and notices when the broker goes silent. So a long
+// method never makes the worker look dead, and a request costs no more
+// thread wake-ups than the ZeroMQ floor's.
 #include "troupe/worker.hpp"
 
 #include <signal.h>
@@ -9,10 +13,12 @@
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <iostream>
+#include <mutex>
+#include <random>
 #include <thread>
 #include <zmq.hpp>
 
@@ -24,86 +30,54 @@ namespace {
 using clock = std::chrono::steady_clock;
 using protocol::command;
 
-constexpr std::string_view stop_word = "STOP";  // I/O thread → executor: finish and destroy
-constexpr std::string_view done_word = "DONE";  // executor → I/O thread: all destroyed
-
 void log_line(const worker_options& opt, const std::string& text) {
   std::fprintf(stderr, "[%s %d] %s\n", opt.name.c_str(), static_cast<int>(getpid()), text.c_str());
 }
 
-bool is_word(const zmq::message_t& m, std::string_view word) {
-  return m.size() == word.size() && std::memcmp(m.data(), word.data(), word.size()) == 0;
-}
-
 // Receives one multipart message into `frames` (up to its size); returns how
-// many frames the message had in all, 0 when `first` is dontwait and nothing
-// is waiting. Draining with dontwait rather than asking ZMQ_EVENTS before
-// each message saves libzmq a poll() system call per message.
+// many frames the message had in all, 0 when nothing is waiting. Draining
+// with dontwait rather than asking ZMQ_EVENTS before each message saves
+// libzmq a poll() system call per message.
 template <std::size_t N>
-std::size_t recv_all(zmq::socket_t& s, std::array<zmq::message_t, N>& frames,
-                     zmq::recv_flags first = zmq::recv_flags::none) {
+std::size_t recv_waiting(zmq::socket_t& s, std::array<zmq::message_t, N>& frames) {
   std::size_t n = 0;
   zmq::message_t extra;
   for (;;) {
     auto& target = n < N ? frames[n] : extra;
-    if (!s.recv(target, n == 0 ? first : zmq::recv_flags::none)) return n;
+    if (!s.recv(target, n == 0 ? zmq::recv_flags::dontwait : zmq::recv_flags::none)) return n;
     ++n;
     if (!target.more()) return n;
   }
 }
 
-// ---- executor thread ------------------------------------------------------
-
-void executor_loop(zmq::context_t& ctx, const std::string& endpoint, const registry& types,
-                   const worker_options& opt) {
-  zmq::socket_t io(ctx, zmq::socket_type::pair);
-  io.connect(endpoint);
-  dispatcher handler(types, opt.limits);
-  troupe::value_buffer value;
-  std::string meta_buf;
-  std::array<zmq::message_t, 4> frames;  // header, meta, args, arrival time
-  for (;;) {
-    const auto n = recv_all(io, frames);
-    if (n == 1 && is_word(frames[0], stop_word)) break;
-    if (n != 4) continue;  // the I/O thread only forwards well-shaped requests
-    auto meta = protocol::decode_request_meta(frames[1].data(), frames[1].size());
-    if (!meta) continue;
-    clock::rep arrival = 0;
-    std::memcpy(&arrival, frames[3].data(), sizeof arrival);
-    const auto deadline =
-        clock::time_point(clock::duration(arrival)) + std::chrono::milliseconds(meta->timeout_ms);
-
-    protocol::status code;
-    if (clock::now() > deadline) {
-      // The broker has answered the caller already; skip the work, return the credit.
-      value.clear();
-      msgpack::packer<troupe::value_buffer>(value).pack(std::string_view("expired before it was handled"));
-      code = protocol::status::deadline_exceeded;
-    } else {
-      code = handler.handle(meta->address, meta->method, frames[2].data(), frames[2].size(), value);
-    }
-    protocol::encode_reply_meta(meta_buf, meta->id, protocol::to_string(code));
-    const auto hdr = protocol::header(command::reply);
-    io.send(zmq::buffer(hdr), zmq::send_flags::sndmore);
-    io.send(zmq::buffer(meta_buf), zmq::send_flags::sndmore);
-    io.send(zmq::buffer(value.data(), value.size()), zmq::send_flags::none);
-  }
-  handler.destroy_all();
-  io.send(zmq::buffer(done_word), zmq::send_flags::none);
+void configure(zmq::socket_t& s, const worker_options& opt) {
+  s.set(zmq::sockopt::linger, 0);
+  s.set(zmq::sockopt::reconnect_ivl, 100);
+  s.set(zmq::sockopt::sndhwm, 0);
+  s.set(zmq::sockopt::rcvhwm, 0);
+  // Frames far over the limit are refused by ZeroMQ before they are read.
+  s.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(opt.limits.max_message_bytes * 4 + 4096));
 }
 
-// ---- I/O thread -----------------------------------------------------------
+// A fresh routing id for the work socket, so the heartbeat socket can name it.
+std::string new_routing_id() {
+  static std::mt19937_64 rng(std::random_device{}() ^ static_cast<std::uint64_t>(getpid()));
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "w%016llx", static_cast<unsigned long long>(rng()));
+  return buf;
+}
 
-class io_loop {
+class worker_runtime {
  public:
-  io_loop(const worker_options& opt, const registry& types) : opt_(opt), types_(types) {}
+  worker_runtime(const worker_options& opt, const registry& types)
+      : opt_(opt), types_(types), handler_(types, opt.limits) {}
 
   int run() {
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
-    // Blocked before the executor starts, so both threads inherit the mask
+    // Blocked before the heartbeat thread starts, so it inherits the mask
     // and the signals arrive only through the signalfd polled below.
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     signal_fd_ = signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -111,35 +85,35 @@ class io_loop {
       log_line(opt_, std::string("signalfd failed: ") + std::strerror(errno));
       return 1;
     }
-
-    const std::string exec_endpoint = "inproc://troupe-executor";
-    executor_.bind(exec_endpoint);
-    std::thread exec([&] { executor_loop(ctx_, exec_endpoint, types_, opt_); });
-
     connect();
+    std::thread heartbeats([this] { heartbeat_loop(); });
     log_line(opt_, "serving " + std::to_string(types_.types().size()) + " actor type(s) via " + opt_.broker);
-    const int rc = loop();
-    exec.join();
-    broker_.set(zmq::sockopt::linger, 1000);  // let the last replies reach the broker
-    broker_.close();
+    serve();
+    handler_.destroy_all();
+    stop_heartbeats_ = true;
+    heartbeats.join();
+    work_.set(zmq::sockopt::linger, 1000);  // let the last replies reach the broker
+    work_.close();
     close(signal_fd_);
     log_line(opt_, "stopped");
-    return rc;
+    return 0;
   }
 
  private:
-  enum class phase { serving, awaiting_ack, draining, done };
+  enum class phase { serving, awaiting_ack, done };
+
+  // ---- main thread: the work socket ----------------------------------------
 
   void connect() {
-    broker_ = zmq::socket_t(ctx_, zmq::socket_type::dealer);
-    broker_.set(zmq::sockopt::linger, 0);
-    broker_.set(zmq::sockopt::reconnect_ivl, 100);
-    broker_.set(zmq::sockopt::sndhwm, 0);
-    broker_.set(zmq::sockopt::rcvhwm, 0);
-    // Frames far over the limit are refused by ZeroMQ before they are read.
-    broker_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(opt_.limits.max_message_bytes * 4 + 4096));
-    broker_.connect(opt_.broker);
-    last_heard_ = clock::now();
+    std::string id = new_routing_id();
+    work_ = zmq::socket_t(ctx_, zmq::socket_type::dealer);
+    configure(work_, opt_);
+    work_.set(zmq::sockopt::routing_id, id);
+    work_.connect(opt_.broker);
+    {
+      std::lock_guard lock(id_mu_);
+      work_id_ = std::move(id);
+    }
     send_ready();
   }
 
@@ -151,127 +125,151 @@ class io_loop {
     info.actors = types_.names();
     std::string body;
     protocol::encode_ready(body, info);
-    send_command(command::ready, body);
+    send_command(work_, command::ready, body);
   }
 
-  void send_command(command c, std::string_view body = {}) {
+  static void send_command(zmq::socket_t& s, command c, std::string_view body = {}) {
     const auto hdr = protocol::header(c);
-    broker_.send(zmq::buffer(hdr), body.empty() ? zmq::send_flags::none : zmq::send_flags::sndmore);
-    if (!body.empty()) broker_.send(zmq::buffer(body), zmq::send_flags::none);
+    s.send(zmq::buffer(hdr), body.empty() ? zmq::send_flags::none : zmq::send_flags::sndmore);
+    if (!body.empty()) s.send(zmq::buffer(body), zmq::send_flags::none);
+  }
+
+  void handle_request(std::size_t n) {
+    if (n != 3) return;
+    auto meta = protocol::decode_request_meta(frames_[1].data(), frames_[1].size());
+    if (!meta) return;  // the broker never sends this; nothing to answer
+    // The broker alone keeps time: a request whose timeout passed while it
+    // waited here still runs (we cannot tell how long it waited), and the
+    // broker drops its late reply.
+    const auto code = handler_.handle(meta->address, meta->method, frames_[2].data(), frames_[2].size(), value_);
+    protocol::encode_reply_meta(meta_buf_, meta->id, protocol::to_string(code));
+    const auto hdr = protocol::header(command::reply);
+    work_.send(zmq::buffer(hdr), zmq::send_flags::sndmore);
+    work_.send(zmq::buffer(meta_buf_), zmq::send_flags::sndmore);
+    work_.send(zmq::buffer(value_.data(), value_.size()), zmq::send_flags::none);
   }
 
   // Handles one waiting message; false when none was waiting.
-  bool on_broker_message() {
-    const auto n = recv_all(broker_, frames_, zmq::recv_flags::dontwait);
+  bool handle_one() {
+    const auto n = recv_waiting(work_, frames_);
     if (n == 0) return false;
-    last_heard_ = clock::now();
-    const auto cmd = n >= 1 ? protocol::parse_header(frames_[0].data(), frames_[0].size()) : std::nullopt;
+    const auto cmd = protocol::parse_header(frames_[0].data(), frames_[0].size());
     if (!cmd) return true;  // not ours: drop
     switch (*cmd) {
-      case command::request: {
-        if (n != 3) return true;
-        // Stamp the arrival time so the executor can skip work whose
-        // deadline passed while it waited behind earlier requests.
-        const auto arrival = clock::now().time_since_epoch().count();
-        executor_.send(frames_[0], zmq::send_flags::sndmore);
-        executor_.send(frames_[1], zmq::send_flags::sndmore);
-        executor_.send(frames_[2], zmq::send_flags::sndmore);
-        executor_.send(zmq::buffer(&arrival, sizeof arrival), zmq::send_flags::none);
+      case command::request:
+        handle_request(n);
         return true;
-      }
       case command::disconnect:
         if (phase_ == phase::awaiting_ack) {
-          start_draining();
-        } else if (phase_ == phase::serving) {
-          log_line(opt_, "broker asked us to register again");
-          send_ready();
+          // Nothing follows the acknowledgement: every request sent to us
+          // before it has been handled, in order.
+          phase_ = phase::done;
+          return false;
         }
+        log_line(opt_, "broker asked us to register again");
+        send_ready();
         return true;
       default:
-        return true;  // heartbeats only refresh last_heard_
+        return true;  // heartbeats to the work socket need no answer
     }
-  }
-
-  void start_draining() {
-    phase_ = phase::draining;
-    executor_.send(zmq::buffer(stop_word), zmq::send_flags::none);
-  }
-
-  // Forwards one waiting reply; false when none was waiting.
-  bool on_executor_message() {
-    std::array<zmq::message_t, 3> frames;
-    const auto n = recv_all(executor_, frames, zmq::recv_flags::dontwait);
-    if (n == 0) return false;
-    if (n == 1 && is_word(frames[0], done_word)) {
-      phase_ = phase::done;
-      return false;
-    }
-    broker_.send(frames[0], zmq::send_flags::sndmore);
-    broker_.send(frames[1], zmq::send_flags::sndmore);
-    broker_.send(frames[2], zmq::send_flags::none);
-    return true;
   }
 
   void on_signal() {
     signalfd_siginfo info;
     while (read(signal_fd_, &info, sizeof info) == sizeof info) {
-      if (phase_ == phase::serving) {
-        log_line(opt_, std::string("received ") + strsignal(static_cast<int>(info.ssi_signo)) +
-                           ": finishing held requests");
-        phase_ = phase::awaiting_ack;
-        ack_deadline_ =
-            clock::now() + std::min<clock::duration>(std::chrono::seconds(2), opt_.heartbeat * opt_.liveness);
-        send_command(command::disconnect);
-      }
+      if (phase_ != phase::serving) continue;  // already stopping
+      log_line(opt_, std::string("received ") + strsignal(static_cast<int>(info.ssi_signo)) +
+                         ": finishing held requests");
+      phase_ = phase::awaiting_ack;
+      ack_deadline_ =
+          clock::now() + std::min<clock::duration>(std::chrono::seconds(2), opt_.heartbeat * opt_.liveness);
+      send_command(work_, command::disconnect);
     }
   }
 
-  int loop() {
-    auto next_heartbeat = clock::now() + opt_.heartbeat;
-    const auto silence_limit = opt_.heartbeat * opt_.liveness;
+  void serve() {
     while (phase_ != phase::done) {
       zmq::pollitem_t items[] = {
-          {broker_.handle(), 0, ZMQ_POLLIN, 0},
-          {executor_.handle(), 0, ZMQ_POLLIN, 0},
+          {work_.handle(), 0, ZMQ_POLLIN, 0},
           {nullptr, signal_fd_, ZMQ_POLLIN, 0},
       };
-      const auto now = clock::now();
-      auto wake = next_heartbeat;
-      if (phase_ == phase::awaiting_ack) wake = std::min(wake, ack_deadline_);
-      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(wake - now);
-      zmq::poll(items, 3, std::max(wait, std::chrono::milliseconds(0)));
-
-      if (items[2].revents & ZMQ_POLLIN) on_signal();
-      // Drain each socket rather than taking one message per poll.
-      for (int i = 0; i < 1024 && on_broker_message(); ++i) {
+      // Wake now and then to see what the heartbeat thread asked for.
+      zmq::poll(items, 2, std::chrono::milliseconds(100));
+      if (items[1].revents & ZMQ_POLLIN) on_signal();
+      for (int i = 0; i < 1024 && phase_ != phase::done && handle_one(); ++i) {
       }
-      for (int i = 0; i < 1024 && on_executor_message(); ++i) {
+      if (phase_ == phase::serving && reconnect_.exchange(false)) {
+        log_line(opt_, "no word from the broker; reconnecting");
+        connect();
       }
+      if (phase_ == phase::serving && reregister_.exchange(false)) {
+        log_line(opt_, "broker does not know us; registering again");
+        send_ready();
+      }
+      if (phase_ == phase::awaiting_ack && clock::now() >= ack_deadline_) phase_ = phase::done;
+    }
+  }
 
-      const auto after = clock::now();
-      if (phase_ == phase::awaiting_ack && after >= ack_deadline_) start_draining();
-      if (after >= next_heartbeat) {
-        send_command(command::heartbeat);
-        next_heartbeat = after + opt_.heartbeat;
-        if (phase_ == phase::serving && after - last_heard_ > silence_limit) {
-          log_line(opt_, "no word from the broker; reconnecting");
-          connect();
+  // ---- heartbeat thread: never runs user code ------------------------------
+
+  void heartbeat_loop() {
+    zmq::context_t ctx(1);
+    auto open = [&] {
+      zmq::socket_t s(ctx, zmq::socket_type::dealer);
+      configure(s, opt_);
+      s.connect(opt_.broker);
+      return s;
+    };
+    zmq::socket_t hb = open();
+    const auto silence_limit = opt_.heartbeat * opt_.liveness;
+    auto last_heard = clock::now();
+    auto next_beat = clock::now();
+    std::array<zmq::message_t, 2> frames;
+    while (!stop_heartbeats_) {
+      auto now = clock::now();
+      if (now >= next_beat) {
+        std::string id;
+        {
+          std::lock_guard lock(id_mu_);
+          id = work_id_;
         }
+        send_command(hb, command::heartbeat, id);
+        next_beat = now + opt_.heartbeat;
+      }
+      zmq::pollitem_t items[] = {{hb.handle(), 0, ZMQ_POLLIN, 0}};
+      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_beat - now);
+      zmq::poll(items, 1, std::clamp(wait, std::chrono::milliseconds(0), std::chrono::milliseconds(100)));
+      for (std::size_t n; (n = recv_waiting(hb, frames)) > 0;) {
+        last_heard = clock::now();
+        // DISCONNECT here means the broker does not know the worker we named.
+        if (protocol::parse_header(frames[0].data(), frames[0].size()) == command::disconnect) reregister_ = true;
+      }
+      if (clock::now() - last_heard > silence_limit) {
+        reconnect_ = true;  // the main thread reconnects the work socket when it can
+        hb = open();
+        last_heard = clock::now();
       }
     }
-    return 0;
   }
 
   const worker_options& opt_;
   const registry& types_;
+  dispatcher handler_;
   zmq::context_t ctx_{1};
-  zmq::socket_t broker_;
-  zmq::socket_t executor_{ctx_, zmq::socket_type::pair};
+  zmq::socket_t work_;
   int signal_fd_ = -1;
   phase phase_ = phase::serving;
-  clock::time_point last_heard_;
   clock::time_point ack_deadline_;
   std::array<zmq::message_t, 3> frames_;
+  troupe::value_buffer value_;
+  std::string meta_buf_;
+
+  // Shared between the two threads.
+  std::mutex id_mu_;
+  std::string work_id_;  // guarded by id_mu_
+  std::atomic<bool> stop_heartbeats_{false};
+  std::atomic<bool> reconnect_{false};
+  std::atomic<bool> reregister_{false};
 };
 
 std::string base_name(const char* path) {
@@ -288,8 +286,8 @@ std::string default_broker_endpoint() {
 }
 
 int run_worker(const worker_options& options, const registry& types) {
-  io_loop loop(options, types);
-  return loop.run();
+  worker_runtime runtime(options, types);
+  return runtime.run();
 }
 
 int worker_main(int argc, char** argv, const registry& types) {

@@ -48,7 +48,7 @@ struct worker_entry {
   std::size_t keys = 0;  // keys placed here (including stale ones not yet noticed)
   clock::time_point last_seen;
   std::vector<actor_entry*> actors;
-  std::vector<bool> hosts;  // by actor_entry::index: does this worker host it?
+  std::vector<std::uint8_t> hosts;  // by actor_entry::index: 1 if this worker hosts it
   // Requests for keys placed on this worker that wait for a credit, in order.
   std::deque<std::uint64_t> keyed_queue;
 
@@ -399,7 +399,7 @@ struct broker::state {
         continue;
       }
       ++waiting_cursor;
-      if (!w.hosts[a.index]) {
+      if (a.index >= w.hosts.size() || !w.hosts[a.index]) {  // names seen after it registered
         ++fruitless;
         continue;
       }
@@ -484,9 +484,9 @@ struct broker::state {
     w.actors.clear();
     for (const auto& name : info->actors) {
       auto& a = actor_named(name);
-      if (a.index >= w.hosts.size()) w.hosts.resize(actors.size(), false);
+      if (a.index >= w.hosts.size()) w.hosts.resize(actors.size(), 0);
       if (w.hosts[a.index]) continue;  // listed twice
-      w.hosts[a.index] = true;
+      w.hosts[a.index] = 1;
       w.actors.push_back(&a);
       a.workers.push_back(wi);
     }
@@ -496,7 +496,7 @@ struct broker::state {
 
   void detach_from_actors(std::uint32_t wi) {
     auto& w = workers[wi];
-    std::fill(w.hosts.begin(), w.hosts.end(), false);
+    std::fill(w.hosts.begin(), w.hosts.end(), 0);
     for (auto* a : w.actors) {
       auto& ws = a->workers;
       ws.erase(std::remove(ws.begin(), ws.end(), wi), ws.end());
@@ -555,6 +555,20 @@ struct broker::state {
     } else {
       pump(wi);
     }
+  }
+
+  // A HEARTBEAT from a worker's heartbeat socket names the worker's work
+  // socket. It is answered on the socket it came from, so the worker knows
+  // we are alive; DISCONNECT there says we do not know that worker.
+  void on_heartbeat_for(std::string_view sender, const zmq::message_t& named) {
+    const std::string_view worker_id(static_cast<const char*>(named.data()), named.size());
+    const auto it = worker_by_identity.find(worker_id);
+    if (it == worker_by_identity.end()) {
+      send_frames(sender, command::disconnect, {}, nullptr);
+      return;
+    }
+    workers[it->second].last_seen = clock::now();
+    send_frames(sender, command::heartbeat, {}, nullptr);
   }
 
   void on_worker_disconnect(std::uint32_t wi) {
@@ -734,6 +748,7 @@ struct broker::state {
                            "REQUEST needs exactly 2 frames after the header");
       return on_request(identity, frames[2], frames[3]);
     }
+    if (*cmd == command::heartbeat && body == 1) return on_heartbeat_for(identity, frames[2]);
     const auto it = worker_by_identity.find(identity);
     if (*cmd == command::ready) {
       if (body != 1) {

@@ -106,6 +106,27 @@ TEST(Routing, QueuedRequestsOfManyNamesAllComplete) {
   EXPECT_EQ(c.stat("in_flight"), 0u);
 }
 
+// Workers hosting different names: queued requests only ever go to a
+// worker that hosts their name, including names registered after it.
+TEST(Routing, QueuedRequestsGoOnlyToWorkersHostingTheirName) {
+  cluster c;
+  c.start_worker({"--credits", "1"});
+  ASSERT_TRUE(c.wait_for_workers(1));
+  c.start_worker({"--credits", "1"}, "readme-greeter-worker");
+  ASSERT_TRUE(c.wait_for_workers(2));
+  auto& cl = c.client();
+  std::vector<std::future<std::string>> greetings;
+  std::vector<std::future<long long>> squares;
+  for (int i = 0; i < 100; ++i) {
+    greetings.push_back(cl.ask<std::string>("greeter", "greet", std::string("x")));
+    squares.push_back(cl.ask<long long>("squares", "square", i));
+  }
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(greetings[static_cast<std::size_t>(i)].get(), "hello, x #" + std::to_string(i + 1));
+    EXPECT_EQ(squares[static_cast<std::size_t>(i)].get(), i * i);
+  }
+}
+
 TEST(Routing, EveryErrorCodeReachesTheCaller) {
   cluster c({"--queue-limit", "1"});
   c.start_worker({"--credits", "1"});
