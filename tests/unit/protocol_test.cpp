@@ -234,6 +234,7 @@ TEST(Vectors, MatchTheCppEncoder) {
       {"reply_error_bad_request",
        {hdr(command::reply), reply(7, "bad_request"), str("malformed request meta")}},
       {"heartbeat", {hdr(command::heartbeat)}},
+      {"heartbeat_for_worker", {hdr(command::heartbeat), "w00000000deadbeef"}},
       {"disconnect", {hdr(command::disconnect)}},
   };
   for (const auto& [name, frames] : expected) EXPECT_EQ(read_vector(name), frames) << name;

@@ -37,8 +37,12 @@ ERROR_MESSAGES: dict[str, str] = {
 }
 
 
+class Raw(bytes):
+    """A frame written as these bytes, not as MessagePack."""
+
+
 def pack(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)
+    return bytes(value) if isinstance(value, Raw) else msgpack.packb(value, use_bin_type=True)
 
 
 def header(command: int) -> bytes:
@@ -84,6 +88,10 @@ VECTORS["ready"] = (
     })],
 )
 VECTORS["heartbeat"] = ("HEARTBEAT", "worker <-> broker, header only", [])
+VECTORS["heartbeat_for_worker"] = (
+    "HEARTBEAT", "from a worker's heartbeat socket; the frame is the raw routing id of its work socket",
+    [("worker", Raw(b"w00000000deadbeef"))],
+)
 VECTORS["disconnect"] = ("DISCONNECT", "worker <-> broker, header only", [])
 
 COMMANDS = {"REQUEST": REQUEST, "REPLY": REPLY, "READY": READY,
@@ -120,7 +128,7 @@ def readme() -> str:
         lines.append("| --- | --- | --- |")
         lines.append(f"| header | `TRP` v1 {command} | `{frames[0].hex()}` |")
         for (label, value), frame in zip(body, frames[1:]):
-            shown = json.dumps(value, ensure_ascii=False)
+            shown = f"raw {bytes(value)!r}" if isinstance(value, Raw) else json.dumps(value, ensure_ascii=False)
             lines.append(f"| {label} | `{shown}` | `{frame.hex()}` |")
         lines.append("")
     return "\n".join(lines)

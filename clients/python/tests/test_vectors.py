@@ -33,6 +33,7 @@ ENCODED = {
     "reply_ok": p.encode_reply(7, p.Status.OK, 49),
     "ready": p.encode_ready("examples-worker-1", 4242, 16, ["squares", "vectorize", "counter"]),
     "heartbeat": p.encode_heartbeat(),
+    "heartbeat_for_worker": p.encode_heartbeat(b"w00000000deadbeef"),
     "disconnect": p.encode_disconnect(),
     **{f"reply_error_{code}": p.encode_reply(7, code, msg) for code, msg in ERROR_MESSAGES.items()},
 }
@@ -77,6 +78,7 @@ def test_decode_replies() -> None:
 def test_decode_ready_and_bodyless() -> None:
     assert p.decode(load("ready")) == p.Ready("examples-worker-1", 4242, 16, ["squares", "vectorize", "counter"])
     assert isinstance(p.decode(load("heartbeat")), p.Heartbeat)
+    assert p.decode(load("heartbeat_for_worker")) == p.Heartbeat(b"w00000000deadbeef")
     assert isinstance(p.decode(load("disconnect")), p.Disconnect)
 
 

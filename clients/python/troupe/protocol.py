@@ -223,7 +223,10 @@ class Ready:
 
 @dataclass(frozen=True)
 class Heartbeat:
-    """A HEARTBEAT (no body)."""
+    """A HEARTBEAT. ``worker`` is set when it came from a worker's separate
+    heartbeat socket: the routing id of that worker's work socket."""
+
+    worker: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -259,9 +262,10 @@ def encode_ready(name: str, pid: int, credits: int, actors: Sequence[str]) -> li
     return [header(Command.READY), pack(info)]
 
 
-def encode_heartbeat() -> list[bytes]:
-    """Frames of a HEARTBEAT."""
-    return [header(Command.HEARTBEAT)]
+def encode_heartbeat(worker: bytes | None = None) -> list[bytes]:
+    """Frames of a HEARTBEAT; with ``worker``, the form a separate heartbeat
+    socket sends on behalf of the work socket with that routing id."""
+    return [header(Command.HEARTBEAT)] + ([worker] if worker is not None else [])
 
 
 def encode_disconnect() -> list[bytes]:
@@ -309,6 +313,10 @@ def decode(frames: Sequence[bytes], *, max_bytes: int = MAX_MESSAGE_BYTES) -> Me
     if not frames:
         raise ProtocolError("empty message")
     command = decode_header(bytes(frames[0]))
+    if command is Command.HEARTBEAT and len(frames) == 2:
+        if not 1 <= len(frames[1]) <= 255:
+            raise ProtocolError("HEARTBEAT worker id must be 1..255 bytes")
+        return Heartbeat(bytes(frames[1]))
     if len(frames) - 1 != _BODY_FRAMES[command]:
         raise ProtocolError(f"{command.name} must have {_BODY_FRAMES[command]} frames after the header")
     if command is Command.HEARTBEAT:
