@@ -45,7 +45,7 @@ struct worker_entry {
   std::uint64_t pid = 0;
   std::uint32_t credits = 0;
   std::uint32_t in_flight = 0;
-  std::size_t keys = 0;  // keys placed here (including stale ones not yet noticed)
+  std::size_t keys = 0;  // keys placed here
   clock::time_point last_seen;
   std::vector<actor_entry*> actors;
   std::vector<std::uint8_t> hosts;  // by actor_entry::index: 1 if this worker hosts it
@@ -516,6 +516,12 @@ struct broker::state {
                     "worker '" + w.name + "' was lost while handling the request");
       free_slot(si);
     }
+    // Forget its keys now rather than on their next request, so the broker's
+    // memory for keys follows the live workers.
+    if (w.keys > 0)
+      for (auto* a : w.actors)
+        std::erase_if(a->keys, [&](const auto& kv) { return kv.second.worker == wi; });
+    w.keys = 0;
     detach_from_actors(wi);
     worker_by_identity.erase(w.identity);
     std::deque<std::uint64_t> waiting;
@@ -668,8 +674,6 @@ struct broker::state {
   void pack_actors(P& pk) {
     pk.pack_map(static_cast<std::uint32_t>(actors.size()));
     for (const auto& [name, a] : actors) {
-      std::size_t keys = 0;
-      for (const auto& [k, p] : a->keys) keys += placement_valid(p) ? 1 : 0;
       pk.pack(std::string_view(name));
       pk.pack_map(3);
       pk.pack(std::string_view("workers"));
@@ -677,7 +681,7 @@ struct broker::state {
       pk.pack(std::string_view("queued"));
       pk.pack(a->queue.size());
       pk.pack(std::string_view("keys"));
-      pk.pack(keys);
+      pk.pack(a->keys.size());
     }
   }
 
@@ -686,9 +690,11 @@ struct broker::state {
     pk.pack_array(static_cast<std::uint32_t>(live_workers()));
     for (const auto& w : workers) {
       if (!w.in_use) continue;
-      pk.pack_map(7);
+      pk.pack_map(8);
       pk.pack(std::string_view("name"));
       pk.pack(std::string_view(w.name));
+      pk.pack(std::string_view("keys"));
+      pk.pack(w.keys);
       pk.pack(std::string_view("pid"));
       pk.pack(w.pid);
       pk.pack(std::string_view("credits"));

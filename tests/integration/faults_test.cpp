@@ -47,6 +47,12 @@ TEST(Faults, KilledWorkerGivesWorkerLostAndItsKeysMove) {
   }
   EXPECT_LT(std::chrono::steady_clock::now() - killed_at, 3s);
   EXPECT_EQ(c.stat("workers"), 0u);
+  {
+    // The dead worker's keys are forgotten at once.
+    auto actors = c.management("actors");
+    auto by_name = actors.get().as<std::map<std::string, std::map<std::string, std::uint64_t>>>();
+    EXPECT_EQ(by_name.at("counter").at("keys"), 0u);
+  }
 
   // The name is known, so a request now waits for a worker instead of failing.
   auto waiting = cl.ask<std::int64_t>("counter/k", "get");
