@@ -27,6 +27,7 @@ template <class V>
 using string_map = std::unordered_map<std::string, V, string_hash, std::equal_to<>>;
 
 constexpr std::uint32_t no_index = 0xffffffff;
+constexpr std::uint64_t max_timeout_ms = 86'400'000;  // one day
 
 // A request id on the broker→worker leg: slot index plus the slot's
 // generation, so a stale or forged id never matches a reused slot.
@@ -629,7 +630,10 @@ struct broker::state {
     s.client_id = meta->id;
     s.client.assign(client);
     s.actor = it->second.get();
-    const auto timeout = meta->timeout_ms ? std::chrono::milliseconds(meta->timeout_ms) : opt.default_timeout;
+    // Clamped so that a hostile value cannot overflow the clock arithmetic.
+    const auto timeout = meta->timeout_ms
+                             ? std::chrono::milliseconds(std::min<std::uint64_t>(meta->timeout_ms, max_timeout_ms))
+                             : opt.default_timeout;
     s.deadline = clock::now() + timeout;
     // Moving a small zmq message moves its bytes too, so re-base the key
     // view onto the slot's copy instead of parsing the frame again.

@@ -87,6 +87,12 @@ TEST(BadInput, BrokerAndWorkerSurviveAndAnswer) {
   peer.send({req, meta(0, "squares", "square"), "\x91\x01"});
   EXPECT_EQ(peer.reply().second, "bad_request") << "id 0 is reserved";
 
+  // The largest timeout is clamped, not overflowed.
+  std::string forever;
+  protocol::encode_request_meta(forever, {17, "squares", "square", 0, ~std::uint64_t{0}});
+  peer.send({req, forever, "\x91\x03"});
+  EXPECT_EQ(peer.reply(), (std::pair<std::uint64_t, std::string>{17, "ok"}));
+
   // Replies the worker gives: the broker forwards args untouched.
   peer.send({req, meta(14, "squares", "square"), std::string("\xdd\xff\xff\xff\xff", 5)});
   EXPECT_EQ(peer.reply(), (std::pair<std::uint64_t, std::string>{14, "bad_args"})) << "array bomb";
