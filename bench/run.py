@@ -280,8 +280,8 @@ def section_compare(a, tmp, results):
 
 
 def section_credits(a, tmp, results):
-    """B2 on troupe with the worker's default credits (8) against credits 1000, ipc."""
-    systems = {c: System("troupe", "ipc", tmp, credits=c, tag="credits-%d" % c) for c in [8, 1000]}
+    """B2 on troupe with worker credits 8 (the old default), 64 (the default) and 1000, ipc."""
+    systems = {c: System("troupe", "ipc", tmp, credits=c, tag="credits-%d" % c) for c in [8, 64, 1000]}
     runs = {c: [] for c in systems}
     try:
         for _ in range(a.rounds):
