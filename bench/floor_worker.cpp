@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
       continue;
     }
     if (!(items[0].revents & ZMQ_POLLIN)) continue;
-    for (int m = 0; m < 64; ++m) {
+    for (int m = 0; m < 1024; ++m) {  // as many per poll as troupe's worker drains
       if (!s.recv(f[0], zmq::recv_flags::dontwait)) break;
       std::size_t n = 1;
       while (f[n - 1].more() && n < f.size()) {
