@@ -215,7 +215,6 @@ int main(int argc, char** argv) {
   std::string endpoint = default_endpoint;
   int timeout_ms = 30000;
   std::string address, method;
-  std::vector<std::string> json_args;
   auto* call_cmd = app.add_subcommand("call", "ask an actor once and print the result as JSON");
   call_cmd->add_option("--broker", endpoint, "broker endpoint")->capture_default_str();
   call_cmd->add_option("--timeout-ms", timeout_ms, "give up after this long")
@@ -223,7 +222,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   call_cmd->add_option("address", address, "actor address: name or name/key")->required();
   call_cmd->add_option("method", method, "method name")->required();
-  call_cmd->add_option("args", json_args, "arguments, each a JSON value");
+  // The ARGs are taken verbatim from what is left after the positionals: as
+  // an option CLI11 would split an argument like "[1, 2]" into two.
+  call_cmd->allow_extras();
+  call_cmd->footer("ARG ...: the method's arguments, each one JSON value, e.g. 7 '\"text\"' '[1, 2]'\n");
 
   auto* stats_cmd = app.add_subcommand("stats", "print the broker's stats as one JSON object");
   stats_cmd->add_option("--broker", endpoint, "broker endpoint")->capture_default_str();
@@ -247,7 +249,8 @@ int main(int argc, char** argv) {
   bench_cmd->add_flag("--json", bs.json, "print one JSON object");
   bench_cmd->add_option("address", address, "actor address")->required();
   bench_cmd->add_option("method", method, "method name")->required();
-  bench_cmd->add_option("args", json_args, "arguments, each a JSON value");
+  bench_cmd->allow_extras();
+  bench_cmd->footer("ARG ...: the method's arguments, each one JSON value\n");
 
   try {
     app.parse(argc, argv);
@@ -266,14 +269,14 @@ int main(int argc, char** argv) {
       bopt.default_timeout = std::chrono::milliseconds(default_timeout_ms);
       return run_broker(bopt);
     }
-    if (call_cmd->parsed()) return call(endpoint, timeout_ms, address, method, json_args);
+    if (call_cmd->parsed()) return call(endpoint, timeout_ms, address, method, call_cmd->remaining());
     if (stats_cmd->parsed())
       return call(endpoint, timeout_ms, std::string(protocol::management_actor), "stats", {});
     if (bench_cmd->parsed()) {
       bs.endpoint = endpoint;
       bs.address = address;
       bs.method = method;
-      bs.args = json_args;
+      bs.args = bench_cmd->remaining();
       return bench(bs);
     }
   } catch (const zmq::error_t& e) {

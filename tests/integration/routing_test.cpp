@@ -180,6 +180,13 @@ TEST(CommandLine, CallStatsAndBench) {
   EXPECT_EQ(r.out, "144\n");
   r = c.troupe_cli({"call", "echo", "echo", R"({"a":[1,-2,2.5,null,true,"x"]})"});
   EXPECT_EQ(r.out, "{\"a\":[1,-2,2.5,null,true,\"x\"]}\n");
+  // A JSON array stays one argument; negative numbers are values, not flags.
+  r = c.troupe_cli({"call", "vectorize", "apply", "[-1, 2.5]"});
+  EXPECT_EQ(r.out, "[-2.0,3.5]\n") << r.err;
+  r = c.troupe_cli({"call", "squares", "square", "-5"});
+  EXPECT_EQ(r.out, "25\n") << r.err;
+  r = c.troupe_cli({"call", "squares", "square_slowly", "3", "1"});
+  EXPECT_EQ(r.out, "9\n") << r.err;
   r = c.troupe_cli({"call", "squares", "nope"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err, "error: unknown_method: actor 'squares' has no method 'nope'\n");
