@@ -223,7 +223,9 @@ class worker_runtime {
     zmq::socket_t hb = open();
     const auto silence_limit = opt_.heartbeat * opt_.liveness;
     auto last_heard = clock::now();
-    auto next_beat = clock::now();
+    // The first beat waits an interval: sent at once it can overtake the
+    // work socket's READY (another connection) and get a needless DISCONNECT.
+    auto next_beat = clock::now() + opt_.heartbeat;
     std::array<zmq::message_t, 2> frames;
     while (!stop_heartbeats_) {
       auto now = clock::now();
