@@ -150,7 +150,7 @@ TEST(Routing, EveryErrorCodeReachesTheCaller) {
   ASSERT_TRUE(eventually([&] { return c.stat("in_flight") == 0; }, 5s));
   // The worker is busy sleeping (1 credit), one request waits in the queue
   // (limit 1): the next is refused at once.
-  auto busy = cl.ask<long long>("squares", "square_slowly", 2, 300);
+  auto busy = cl.ask<long long>("squares", "square_slowly", 2, 1000);  // margin for slow CI
   std::this_thread::sleep_for(50ms);
   auto queued = cl.ask<long long>("squares", "square_slowly", 3, 0);
   std::this_thread::sleep_for(50ms);
