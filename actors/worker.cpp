@@ -141,7 +141,8 @@ class worker_runtime {
     // The broker alone keeps time: a request whose timeout passed while it
     // waited here still runs (we cannot tell how long it waited), and the
     // broker drops its late reply.
-    const auto code = handler_.handle(meta->address, meta->method, frames_[2].data(), frames_[2].size(), value_);
+    const auto code =
+        handler_.handle(meta->address, meta->method, frames_[2].data(), frames_[2].size(), value_);
     protocol::encode_reply_meta(meta_buf_, meta->id, protocol::to_string(code));
     const auto hdr = protocol::header(command::reply);
     work_.send(zmq::buffer(hdr), zmq::send_flags::sndmore);
@@ -244,7 +245,8 @@ class worker_runtime {
       for (std::size_t n; (n = recv_waiting(hb, frames)) > 0;) {
         last_heard = clock::now();
         // DISCONNECT here means the broker does not know the worker we named.
-        if (protocol::parse_header(frames[0].data(), frames[0].size()) == command::disconnect) reregister_ = true;
+        if (protocol::parse_header(frames[0].data(), frames[0].size()) == command::disconnect)
+          reregister_ = true;
       }
       if (clock::now() - last_heard > silence_limit) {
         reconnect_ = true;  // the main thread reconnects the work socket when it can

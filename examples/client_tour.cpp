@@ -11,7 +11,7 @@
 int main() {
   troupe::client c(troupe::default_broker_endpoint());  // or "tcp://127.0.0.1:5555"
   std::future<long long> f = c.ask<long long>("squares", "square", 7);
-  long long y = f.get();                                                   // 49
+  long long y = f.get();                                                  // 49
   c.ask<long long>(troupe::call_options{std::chrono::milliseconds(500)},  // per-call timeout
                    "squares", "square_slowly", 3, 100)
       .get();

@@ -125,7 +125,8 @@ int bench(const bench_settings& s) {
     const auto start = clock_type::now();
     c.ask_raw(s.address, s.method, args, timeout, [&, start](raw_reply&& r) {
       if (ph.record) {
-        ph.latencies_us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - start).count());
+        ph.latencies_us.push_back(
+            std::chrono::duration<double, std::micro>(clock_type::now() - start).count());
         if (r.code != protocol::status::ok && ph.errors++ == 0)
           ph.first_error = std::string(protocol::to_string(r.code));
       }

@@ -520,8 +520,7 @@ struct broker::state {
     // Forget its keys now rather than on their next request, so the broker's
     // memory for keys follows the live workers.
     if (w.keys > 0)
-      for (auto* a : w.actors)
-        std::erase_if(a->keys, [&](const auto& kv) { return kv.second.worker == wi; });
+      for (auto* a : w.actors) std::erase_if(a->keys, [&](const auto& kv) { return kv.second.worker == wi; });
     w.keys = 0;
     detach_from_actors(wi);
     worker_by_identity.erase(w.identity);
@@ -631,9 +630,10 @@ struct broker::state {
     s.client.assign(client);
     s.actor = it->second.get();
     // Clamped so that a hostile value cannot overflow the clock arithmetic.
-    const auto timeout = meta->timeout_ms
-                             ? std::chrono::milliseconds(std::min<std::uint64_t>(meta->timeout_ms, max_timeout_ms))
-                             : opt.default_timeout;
+    const auto timeout =
+        meta->timeout_ms
+            ? std::chrono::milliseconds(std::min<std::uint64_t>(meta->timeout_ms, max_timeout_ms))
+            : opt.default_timeout;
     s.deadline = clock::now() + timeout;
     // Moving a small zmq message moves its bytes too, so re-base the key
     // view onto the slot's copy instead of parsing the frame again.
