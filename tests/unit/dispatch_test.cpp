@@ -147,7 +147,16 @@ TEST_F(Dispatch, BadArgumentsAreReportedNotCalled) {
   EXPECT_EQ(message(r), "expected 2 argument(s), got 1");
   r = call("tracked", "add", args(1, "two"));
   EXPECT_EQ(r.code, status::bad_args);
-  EXPECT_EQ(message(r), "argument 2 has the wrong type");
+  EXPECT_EQ(message(r), "argument 2 must be int, got str");
+  r = call("tracked", "add", args(1, std::int64_t{1} << 40));
+  EXPECT_EQ(r.code, status::bad_args);
+  EXPECT_EQ(message(r), "argument 2 must be int in [-2147483648, 2147483647], got 1099511627776");
+  r = call("tracked", "scale", args(std::vector<std::string>{"a"}, 2.0));
+  EXPECT_EQ(message(r), "argument 1 must be array of float, got array");
+  r = call("tracked", "move", args(7, std::optional<int>{}));
+  EXPECT_EQ(message(r), "argument 1 must be troupe::point, got int");
+  r = call("tracked", "move", args(point{}, "far"));
+  EXPECT_EQ(message(r), "argument 2 must be int or nil, got str");
   r = call("tracked", "add", std::string("\x07", 1));  // not an array
   EXPECT_EQ(r.code, status::bad_args);
   r = call("tracked", "add", std::string("\x92\x01", 2));  // truncated

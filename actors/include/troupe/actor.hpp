@@ -17,12 +17,15 @@
 #include "troupe/value_buffer.hpp"
 
 #include <functional>
+#include <limits>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -87,14 +90,67 @@ struct actor_type_info {
 template <class A>
 using arg_t = std::remove_cvref_t<A>;
 
+// Type names for bad_args messages, in the wire's vocabulary ("int", "str",
+// "array") so that a caller in any language can read them.
+std::string wire_type_name(const msgpack::object& o);
+std::string demangled_type_name(const std::type_info& type);
+
+template <class T>
+struct is_optional : std::false_type {};
+template <class T>
+struct is_optional<std::optional<T>> : std::true_type {};
+
+template <class T>
+std::string expected_type_name() {
+  if constexpr (std::is_same_v<T, bool>) {
+    return "bool";
+  } else if constexpr (std::is_integral_v<T>) {
+    return "int";
+  } else if constexpr (std::is_floating_point_v<T>) {
+    return "float";
+  } else if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, std::string_view>) {
+    return "str";
+  } else if constexpr (is_optional<T>::value) {
+    return expected_type_name<typename T::value_type>() + " or nil";
+  } else if constexpr (requires {
+                         typename T::key_type;
+                         typename T::mapped_type;
+                       }) {
+    return "map of " + expected_type_name<typename T::key_type>() + " to " +
+           expected_type_name<typename T::mapped_type>();
+  } else if constexpr (
+      requires { typename T::value_type; } && requires(const T& t) { t.begin(); }) {
+    return "array of " + expected_type_name<typename T::value_type>();
+  } else {
+    return demangled_type_name(typeid(T));  // a user struct, e.g. "geo::point"
+  }
+}
+
+// "argument 2 must be int, got str": the same words as the Python worker's.
+template <class T>
+[[noreturn]] void throw_conversion_error(const msgpack::object& o, std::size_t index) {
+  std::string what = "argument " + std::to_string(index + 1) + " must be " + expected_type_name<T>();
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // msgpack-c refuses an integer that does not fit; say which bounds.
+    if (o.type == msgpack::type::POSITIVE_INTEGER || o.type == msgpack::type::NEGATIVE_INTEGER) {
+      what +=
+          " in [" + std::to_string(std::numeric_limits<T>::min()) + ", " +
+          std::to_string(std::numeric_limits<T>::max()) + "], got " +
+          (o.type == msgpack::type::POSITIVE_INTEGER ? std::to_string(o.via.u64) : std::to_string(o.via.i64));
+      throw bad_args_error(what);
+    }
+  }
+  throw bad_args_error(what + ", got " + wire_type_name(o));
+}
+
 template <class A>
 arg_t<A> convert_arg(const msgpack::object& o, std::size_t index) {
   try {
     return o.as<arg_t<A>>();
   } catch (const msgpack::type_error&) {
-    throw bad_args_error("argument " + std::to_string(index + 1) + " has the wrong type");
+    throw_conversion_error<arg_t<A>>(o, index);
   } catch (const std::bad_cast&) {
-    throw bad_args_error("argument " + std::to_string(index + 1) + " has the wrong type");
+    throw_conversion_error<arg_t<A>>(o, index);
   }
 }
 
