@@ -1,5 +1,7 @@
 #include "troupe/broker.hpp"
 
+#include "troupe/string_map.hpp"
+
 #include <msgpack.hpp>
 
 #include <algorithm>
@@ -7,7 +9,6 @@
 #include <deque>
 #include <functional>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 #include <zmq.hpp>
 
@@ -17,14 +18,6 @@ namespace {
 using clock = std::chrono::steady_clock;
 using protocol::command;
 using protocol::status;
-
-// Heterogeneous lookup: find(string_view) without building a std::string.
-struct string_hash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
-template <class V>
-using string_map = std::unordered_map<std::string, V, string_hash, std::equal_to<>>;
 
 constexpr std::uint32_t no_index = 0xffffffff;
 constexpr std::uint64_t max_timeout_ms = 86'400'000;  // one day

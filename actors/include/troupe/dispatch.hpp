@@ -10,10 +10,10 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include "troupe/protocol.hpp"
 #include "troupe/registry.hpp"
+#include "troupe/string_map.hpp"
 
 namespace troupe {
 
@@ -34,10 +34,6 @@ class dispatcher {
   std::size_t live_instances() const { return instances_.size(); }
 
  private:
-  struct string_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-  };
   struct live_instance {
     std::unique_ptr<detail::instance_base> object;
     const detail::actor_type_info* type = nullptr;
@@ -46,7 +42,7 @@ class dispatcher {
 
   const registry& types_;
   protocol::limits limits_;
-  std::unordered_map<std::string, live_instance, string_hash, std::equal_to<>> instances_;
+  string_map<live_instance> instances_;
   std::uint64_t constructed_ = 0;
   msgpack::zone zone_;  // reused for decoding arguments
 };
