@@ -348,7 +348,12 @@ def alternate_troupe(a, tmp, worker, variants, tag):
     try:
         for _ in range(a.rounds):
             for name, extra in variants:
+                before = (cpu_seconds(s.broker.pid), cpu_seconds(s.worker.pid))
                 r = client(s.endpoint, a.b2_requests, 1000, warmup=1000, extra=extra, max_seconds=600)
+                after = (cpu_seconds(s.broker.pid), cpu_seconds(s.worker.pid))
+                # Which process the variant costs more CPU in, per request.
+                r["broker_cpu_us"] = (after[0] - before[0]) * 1e6 / (a.b2_requests + 1000)
+                r["worker_cpu_us"] = (after[1] - before[1]) * 1e6 / (a.b2_requests + 1000)
                 runs[name].append(r)
                 print("  %s %s: %s req/s%s" % (tag, name, fmt(r.get("throughput", float("nan"))),
                                                 "  FAILED: " + str(r.get("why")) if r.get("failed") else ""),
@@ -368,10 +373,11 @@ def section_keys(a, tmp, results):
                                       "--keys", str(a.keys)])]
     runs = alternate_troupe(a, tmp, "examples", variants, "keys")
     results["keys"] = runs
-    one, many = values(runs[variants[0][0]], "throughput"), values(runs[variants[1][0]], "throughput")
     table("B2 with one key vs %d keys (counter/KEY get, ipc, troupe)" % a.keys,
-          ["variant", "median req/s", "range"],
-          [[variants[0][0], fmt(med(one)), rng(one)], [variants[1][0], fmt(med(many)), rng(many)]])
+          ["variant", "median req/s", "range", "broker CPU µs/req", "worker CPU µs/req"],
+          [[name, fmt(med(values(runs[name], "throughput"))), rng(values(runs[name], "throughput")),
+            fmt(med(values(runs[name], "broker_cpu_us"))), fmt(med(values(runs[name], "worker_cpu_us")))]
+           for name, _ in variants])
     paired = paired_ratios(runs[variants[1][0]], runs[variants[0][0]])
     if paired:
         print("per-round ratios %d keys / 1 key: %s" % (a.keys, " ".join(fmt(x) for x in paired)))
