@@ -8,7 +8,7 @@ packages=(
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-zmq python3-msgpack python3-pytest
-  python3-venv python3-pip python3-setuptools python3-wheel
+  python3-venv
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(valgrind gnuplot-nox)
