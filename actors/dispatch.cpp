@@ -75,8 +75,8 @@ protocol::status dispatcher::handle(std::string_view address, std::string_view m
   const auto parts = protocol::split_address(address);
   if (!parts) return fail(out, status::bad_request, "malformed address");
 
-  auto it = instances_.find(address);
-  const detail::actor_type_info* type = it != instances_.end() ? it->second.type : types_.find(parts->name);
+  live_instance* live = instances_.find(address);
+  const detail::actor_type_info* type = live ? (*live)->type : types_.find(parts->name);
   if (!type)
     return fail(out, status::unknown_actor, "this worker hosts no actor '" + std::string(parts->name) + "'");
   const auto* m = type->find_method(method);
@@ -104,11 +104,13 @@ protocol::status dispatcher::handle(std::string_view address, std::string_view m
     return fail(out, status::bad_args, std::string("args are not valid msgpack within limits: ") + e.what());
   }
 
-  if (it == instances_.end()) {
+  if (!live) {
     const context ctx(address, parts->name, parts->key);
     try {
-      live_instance fresh{type->construct(ctx), type, constructed_++};
-      it = instances_.emplace(std::string(address), std::move(fresh)).first;
+      live_instance fresh = type->construct(ctx);
+      fresh->type = type;
+      fresh->order = constructed_++;
+      live = &instances_.insert(address, std::move(fresh));
     } catch (const std::exception& e) {
       return fail(out, status::actor_error, "constructing '" + type->name + "' failed: " + e.what());
     } catch (...) {
@@ -117,7 +119,7 @@ protocol::status dispatcher::handle(std::string_view address, std::string_view m
   }
 
   try {
-    m->call(*it->second.object, decoded, out);
+    m->call(**live, decoded, out);
     if (out.size() > limits_.max_message_bytes)
       return fail(out, status::actor_error,
                   "the result is over the size limit (" + std::to_string(out.size()) + " bytes)");
@@ -134,11 +136,11 @@ protocol::status dispatcher::handle(std::string_view address, std::string_view m
 void dispatcher::destroy_all() {
   std::vector<live_instance*> order;
   order.reserve(instances_.size());
-  for (auto& [address, inst] : instances_) order.push_back(&inst);
-  std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->order > b->order; });
+  instances_.for_each([&](std::string_view, live_instance& inst) { order.push_back(&inst); });
+  std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return (*a)->order > (*b)->order; });
   for (auto* inst : order) {
     try {
-      inst->object.reset();
+      inst->reset();
     } catch (...) {
       // A throwing destructor must not stop the others from running.
     }

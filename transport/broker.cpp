@@ -1,5 +1,6 @@
 #include "troupe/broker.hpp"
 
+#include "troupe/flat_string_map.hpp"
 #include "troupe/string_map.hpp"
 
 #include <msgpack.hpp>
@@ -63,7 +64,7 @@ struct actor_entry {
   // Requests waiting for any worker: unkeyed ones, and keyed ones that
   // arrived while no worker hosted the name.
   std::deque<std::uint64_t> queue;
-  string_map<placement> keys;
+  flat_string_map<placement> keys;
 };
 
 enum class slot_state : std::uint8_t { free, queued, in_flight };
@@ -321,17 +322,18 @@ struct broker::state {
       }
       return enqueue_for_any(a, si);
     }
-    auto it = a.keys.find(key);
-    if (it == a.keys.end() || !placement_valid(it->second)) {
+    placement* placed = a.keys.find(key);
+    if (!placed || !placement_valid(*placed)) {
       const auto wi = pick_worker(a, false);
       if (wi == no_index) return enqueue_for_any(a, si);  // no live worker: wait for one
-      if (it == a.keys.end()) it = a.keys.emplace(std::string(key), placement{}).first;
-      it->second = placement{wi, workers[wi].generation};
+      if (!placed) placed = &a.keys.insert(key, placement{});
+      *placed = placement{wi, workers[wi].generation};
       ++workers[wi].keys;
     }
-    auto& w = workers[it->second.worker];
+    const auto wi = placed->worker;
+    auto& w = workers[wi];
     if (w.keyed_queue.empty() && w.has_credit()) {
-      dispatch(si, it->second.worker);
+      dispatch(si, wi);
       return true;
     }
     return enqueue(w.keyed_queue, si);
@@ -513,7 +515,8 @@ struct broker::state {
     // Forget its keys now rather than on their next request, so the broker's
     // memory for keys follows the live workers.
     if (w.keys > 0)
-      for (auto* a : w.actors) std::erase_if(a->keys, [&](const auto& kv) { return kv.second.worker == wi; });
+      for (auto* a : w.actors)
+        a->keys.erase_if([&](std::string_view, const placement& p) { return p.worker == wi; });
     w.keys = 0;
     detach_from_actors(wi);
     worker_by_identity.erase(w.identity);

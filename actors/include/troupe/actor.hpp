@@ -16,6 +16,7 @@
 
 #include "troupe/value_buffer.hpp"
 
+#include <cstdint>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -53,9 +54,15 @@ class bad_args_error : public std::runtime_error {
 
 namespace detail {
 
-// Type-erased instance; the worker owns one per live address.
+struct actor_type_info;
+
+// Type-erased instance; the worker owns one per live address. What the
+// worker keeps about an instance lives here rather than in its table, so the
+// table's slots stay small (see flat_string_map.hpp).
 struct instance_base {
   virtual ~instance_base() = default;
+  const actor_type_info* type = nullptr;
+  std::uint64_t order = 0;  // construction order, for destruction newest first
 };
 
 template <class T>

@@ -11,9 +11,9 @@
 #include <string>
 #include <string_view>
 
+#include "troupe/flat_string_map.hpp"
 #include "troupe/protocol.hpp"
 #include "troupe/registry.hpp"
-#include "troupe/string_map.hpp"
 
 namespace troupe {
 
@@ -34,15 +34,11 @@ class dispatcher {
   std::size_t live_instances() const { return instances_.size(); }
 
  private:
-  struct live_instance {
-    std::unique_ptr<detail::instance_base> object;
-    const detail::actor_type_info* type = nullptr;
-    std::uint64_t order = 0;  // construction order, for destruction newest first
-  };
+  using live_instance = std::unique_ptr<detail::instance_base>;
 
   const registry& types_;
   protocol::limits limits_;
-  string_map<live_instance> instances_;
+  flat_string_map<live_instance> instances_;  // by address
   std::uint64_t constructed_ = 0;
   msgpack::zone zone_;  // reused for decoding arguments
 };

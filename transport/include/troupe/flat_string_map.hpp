@@ -1,0 +1,115 @@
+// An open-addressing hash map from std::string to V, for the two lookups
+// that run once per keyed request with up to millions of entries: the
+// broker's key placements and the worker's live instances.
+//
+// Why not std::unordered_map: libstdc++'s node-based table costs three
+// dependent cache misses per lookup once it outgrows the caches (the bucket
+// array, the node before the bucket's first node, the node itself; see
+// docs/performance.md). Here the hash, the key and the value sit together in
+// one slot of a flat array, and collisions probe the next slots, so a
+// lookup usually touches one cache line (two when a slot straddles lines).
+//
+// Unlike std::unordered_map, insert() may move every entry: pointers from
+// find() are valid only until the next insert() or erase_if().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace troupe {
+
+template <class V>
+class flat_string_map {
+ public:
+  // The value stored under `key`, or nullptr.
+  V* find(std::string_view key) noexcept {
+    if (size_ == 0) return nullptr;
+    const auto tag = tag_of(key);
+    for (std::size_t i = tag & mask_;; i = (i + 1) & mask_) {
+      auto& s = slots_[i];
+      if (s.tag == 0) return nullptr;
+      if (s.tag == tag && s.key == key) return &s.value;
+    }
+  }
+
+  // Adds `key`, which must not be present, and returns its value.
+  V& insert(std::string_view key, V value) {
+    if ((size_ + 1) * 4 > slots_.size() * 3) grow();  // load factor at most 3/4
+    const auto tag = tag_of(key);
+    auto& s = slots_[free_slot_for(tag)];
+    s.key.assign(key);  // may throw; the slot is still empty until the tag is set
+    s.value = std::move(value);
+    s.tag = tag;
+    ++size_;
+    return s.value;
+  }
+
+  // Removes every entry for which pred(key, value) is true; returns how many.
+  // Rebuilds the table: O(capacity), for rare bulk removals (a lost worker).
+  template <class Pred>
+  std::size_t erase_if(Pred pred) {
+    std::vector<slot> old;
+    old.swap(slots_);
+    const auto before = size_;
+    size_ = 0;
+    slots_.resize(old.size());
+    for (auto& s : old) {
+      if (s.tag == 0 || pred(std::string_view(s.key), s.value)) continue;
+      slots_[free_slot_for(s.tag)] = std::move(s);
+      ++size_;
+    }
+    return before - size_;
+  }
+
+  // Calls fn(key, value) for every entry, in no particular order.
+  template <class Fn>
+  void for_each(Fn fn) {
+    for (auto& s : slots_)
+      if (s.tag != 0) fn(std::string_view(s.key), s.value);
+  }
+
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  void clear() noexcept {
+    slots_ = std::vector<slot>();
+    size_ = 0;
+    mask_ = 0;
+  }
+
+ private:
+  struct slot {
+    std::uint64_t tag = 0;  // 0: empty; else the key's hash with the top bit set
+    std::string key;
+    V value{};
+  };
+
+  static std::uint64_t tag_of(std::string_view key) noexcept {
+    return std::uint64_t{std::hash<std::string_view>{}(key)} | (std::uint64_t{1} << 63);
+  }
+
+  // The first empty slot on `tag`'s probe sequence; the table has one.
+  std::size_t free_slot_for(std::uint64_t tag) const noexcept {
+    std::size_t i = tag & mask_;
+    while (slots_[i].tag != 0) i = (i + 1) & mask_;
+    return i;
+  }
+
+  void grow() {
+    std::vector<slot> old(slots_.empty() ? 16 : slots_.size() * 2);
+    old.swap(slots_);
+    mask_ = slots_.size() - 1;
+    for (auto& s : old)
+      if (s.tag != 0) slots_[free_slot_for(s.tag)] = std::move(s);
+  }
+
+  std::vector<slot> slots_;  // size is zero or a power of two
+  std::size_t mask_ = 0;
+  std::size_t size_ = 0;
+};
+
+}  // namespace troupe
