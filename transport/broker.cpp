@@ -336,6 +336,7 @@ struct broker::state {
       dispatch(si, wi);
       return true;
     }
+    slots[si].worker = wi;  // whose keyed queue it waits in, for erase_queued
     return enqueue(w.keyed_queue, si);
   }
 
@@ -356,6 +357,7 @@ struct broker::state {
 
   // Queues a request for whichever worker hosting `a` frees a credit first.
   bool enqueue_for_any(actor_entry& a, std::uint32_t si) {
+    slots[si].worker = no_index;
     if (!enqueue(a.queue, si)) return false;
     if (!a.listed) {
       a.listed = true;
@@ -829,9 +831,15 @@ struct broker::state {
       q.erase(it);
       return true;
     };
+    // A queued request waits in its worker's keyed queue if it has a worker,
+    // else in its actor's queue; look there first, so an expiry costs one
+    // queue's length rather than every worker's.
+    const auto wi = slots[si].worker;
+    if (wi != no_index && wi < workers.size() && workers[wi].in_use && erase_from(workers[wi].keyed_queue))
+      return;
     if (slots[si].actor && erase_from(slots[si].actor->queue)) return;
     for (auto& w : workers)
-      if (w.in_use && erase_from(w.keyed_queue)) return;
+      if (w.in_use && erase_from(w.keyed_queue)) return;  // not expected; kept as the safe fallback
   }
 
   void heartbeat(clock::time_point now) {

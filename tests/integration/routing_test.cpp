@@ -162,6 +162,34 @@ TEST(Routing, EveryErrorCodeReachesTheCaller) {
   EXPECT_GE(c.stat("deadline_exceeded"), 1u);
 }
 
+TEST(Routing, ExpiredQueuedRequestsLeaveTheirQueue) {
+  // One credit and room for 3 per queue. The worker is busy, so keyed asks
+  // wait in its keyed queue and unkeyed ones in the name's queue; they
+  // expire newest first. If an expired request kept its place, the asks
+  // after it would be refused as `overloaded`.
+  cluster c({"--queue-limit", "3"});
+  c.start_worker({"--credits", "1"});
+  ASSERT_TRUE(c.wait_for_workers(1));
+  auto& cl = c.client();
+  auto busy = cl.ask<long long>("squares/k", "square_slowly", 2, 3000);  // margin for slow CI
+  ASSERT_TRUE(eventually([&] { return c.stat("in_flight") == 1; }, 5s));
+  std::vector<std::future<long long>> expiring;
+  for (const auto* address : {"squares/k", "squares"})
+    for (auto ms : {400ms, 300ms, 200ms})
+      expiring.push_back(cl.ask<long long>(call_options{ms}, address, "square", 3));
+  for (auto& f : expiring) EXPECT_EQ(error_code_of([&] { f.get(); }), status::deadline_exceeded);
+  EXPECT_EQ(c.stat("queued"), 0u);
+  std::vector<std::future<long long>> later;
+  for (const auto* address : {"squares/k", "squares"})
+    for (long long x = 1; x <= 3; ++x) later.push_back(cl.ask<long long>(address, "square", x));
+  EXPECT_EQ(busy.get(), 4);
+  for (std::size_t i = 0; i < later.size(); ++i) {
+    const long long x = static_cast<long long>(i % 3) + 1;
+    EXPECT_EQ(later[i].get(), x * x);
+  }
+  EXPECT_EQ(c.stat("overloaded"), 0u);
+}
+
 TEST(Routing, AsksEndWhenNoBrokerAnswers) {
   temp_dir dir;
   troupe::client cl(dir.ipc("nobody.sock"));
