@@ -57,6 +57,7 @@ class tracked {
   }
   void nothing() {}
   int swallow(const msgpack::object&) { return 1; }
+  std::size_t bytes(const std::vector<unsigned char>& b) const { return b.size(); }
   std::string repeat(int n) const { return std::string(static_cast<std::size_t>(n), 'x'); }
   int fail(const std::string& why) { throw std::runtime_error(why); }
   int fail_oddly() { throw 42; }
@@ -79,7 +80,7 @@ registry make_registry() {
       {method("add", &tracked::add), method("calls", &tracked::calls), method("key", &tracked::key),
        method("scale", &tracked::scale), method("move", &tracked::move), method("count", &tracked::count),
        method("nothing", &tracked::nothing), method("swallow", &tracked::swallow),
-       method("repeat", &tracked::repeat), method("fail", &tracked::fail),
+       method("bytes", &tracked::bytes), method("repeat", &tracked::repeat), method("fail", &tracked::fail),
        method("fail_oddly", &tracked::fail_oddly)}));
   r.add(describe_actor<explodes_on_build>("explodes", {method("ping", &explodes_on_build::ping)}));
   return r;
@@ -157,6 +158,8 @@ TEST_F(Dispatch, BadArgumentsAreReportedNotCalled) {
   EXPECT_EQ(message(r), "argument 1 must be troupe::point, got int");
   r = call("tracked", "move", args(point{}, "far"));
   EXPECT_EQ(message(r), "argument 2 must be int or nil, got str");
+  r = call("tracked", "bytes", args(std::vector<int>{1, 2}));
+  EXPECT_EQ(message(r), "argument 1 must be bin or str, got array");
   r = call("tracked", "add", std::string("\x07", 1));  // not an array
   EXPECT_EQ(r.code, status::bad_args);
   r = call("tracked", "add", std::string("\x92\x01", 2));  // truncated

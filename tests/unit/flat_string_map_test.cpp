@@ -89,6 +89,20 @@ TEST(FlatStringMap, AgreesWithStdMapUnderRandomWork) {
   }
 }
 
+TEST(FlatStringMap, AMovedFromMapIsEmptyAndUsable) {
+  flat_string_map<int> a;
+  for (unsigned i = 0; i < 100; ++i) a.insert(key("k", i), 1);
+  flat_string_map<int> b = std::move(a);
+  EXPECT_EQ(b.size(), 100u);
+  EXPECT_EQ(a.size(), 0u);  // NOLINT(bugprone-use-after-move): that is the point
+  EXPECT_EQ(a.find("k3"), nullptr);
+  a.insert("k3", 3);
+  EXPECT_EQ(*a.find("k3"), 3);
+  b = std::move(a);
+  EXPECT_EQ(b.size(), 1u);
+  EXPECT_EQ(a.find("k3"), nullptr);
+}
+
 TEST(FlatStringMap, ClearEmptiesAndTheMapStaysUsable) {
   flat_string_map<int> m;
   for (int i = 0; i < 100; ++i) m.insert(std::to_string(i), i);

@@ -16,6 +16,7 @@
 
 #include "troupe/value_buffer.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -108,15 +109,26 @@ template <class T>
 struct is_optional<std::optional<T>> : std::true_type {};
 
 template <class T>
+struct is_byte_container : std::false_type {};
+template <class T>
+requires requires { typename T::value_type; }
+struct is_byte_container<T> : std::bool_constant<std::is_same_v<typename T::value_type, char> ||
+                                                 std::is_same_v<typename T::value_type, signed char> ||
+                                                 std::is_same_v<typename T::value_type, unsigned char> ||
+                                                 std::is_same_v<typename T::value_type, std::byte>> {};
+
+template <class T>
 std::string expected_type_name() {
   if constexpr (std::is_same_v<T, bool>) {
     return "bool";
-  } else if constexpr (std::is_integral_v<T>) {
+  } else if constexpr (std::is_integral_v<T> || std::is_enum_v<T>) {
     return "int";
   } else if constexpr (std::is_floating_point_v<T>) {
     return "float";
   } else if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, std::string_view>) {
     return "str";
+  } else if constexpr (is_byte_container<T>::value) {
+    return "bin or str";  // msgpack-c reads these from raw bytes, not arrays
   } else if constexpr (is_optional<T>::value) {
     return expected_type_name<typename T::value_type>() + " or nil";
   } else if constexpr (requires {

@@ -90,7 +90,8 @@ def _write_wheel(directory: str, contents: list[tuple[str, bytes]]) -> str:
     name = _wheel_name(project)
     with zipfile.ZipFile(os.path.join(directory, name), "w", zipfile.ZIP_DEFLATED) as wheel:
         for path, data in contents:
-            wheel.writestr(zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0)), data)
+            entry = zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0))
+            wheel.writestr(entry, data, compress_type=zipfile.ZIP_DEFLATED)  # a ZipInfo ignores the archive's default
     return name
 
 

@@ -7,7 +7,9 @@
 // array, the node before the bucket's first node, the node itself; see
 // docs/performance.md). Here the hash, the key and the value sit together in
 // one slot of a flat array, and collisions probe the next slots, so a
-// lookup usually touches one cache line (two when a slot straddles lines).
+// lookup of a present key usually touches one cache line (two when a slot
+// straddles lines, one more for a key longer than std::string's 15-byte
+// inline buffer); a lookup that misses probes a few neighbouring slots.
 //
 // Unlike std::unordered_map, insert() may move every entry: pointers from
 // find() are valid only until the next insert() or erase_if().
@@ -23,9 +25,18 @@
 
 namespace troupe {
 
-template <class V>
+template <class V>  // V: default-constructible and movable
 class flat_string_map {
  public:
+  flat_string_map() = default;
+  flat_string_map(flat_string_map&& o) noexcept
+      : slots_(std::move(o.slots_)), mask_(std::exchange(o.mask_, 0)), size_(std::exchange(o.size_, 0)) {}
+  flat_string_map& operator=(flat_string_map&& o) noexcept {
+    slots_ = std::move(o.slots_);
+    mask_ = std::exchange(o.mask_, 0);
+    size_ = std::exchange(o.size_, 0);
+    return *this;
+  }
   // The value stored under `key`, or nullptr.
   V* find(std::string_view key) noexcept {
     if (size_ == 0) return nullptr;
@@ -53,11 +64,10 @@ class flat_string_map {
   // Rebuilds the table: O(capacity), for rare bulk removals (a lost worker).
   template <class Pred>
   std::size_t erase_if(Pred pred) {
-    std::vector<slot> old;
+    std::vector<slot> old(slots_.size());  // allocate before touching the table
     old.swap(slots_);
     const auto before = size_;
     size_ = 0;
-    slots_.resize(old.size());
     for (auto& s : old) {
       if (s.tag == 0 || pred(std::string_view(s.key), s.value)) continue;
       slots_[free_slot_for(s.tag)] = std::move(s);
