@@ -823,23 +823,15 @@ struct broker::state {
     }
   }
 
+  // A queued request waits in its worker's keyed queue when it has a worker
+  // (set by route), else in its name's queue (enqueue_for_any). An id left
+  // behind would only be skipped by pump, but would hold a place under
+  // queue_limit until then.
   void erase_queued(std::uint32_t si) {
-    const auto id = make_id(si, slots[si].generation);
-    auto erase_from = [id](std::deque<std::uint64_t>& q) {
-      auto it = std::find(q.begin(), q.end(), id);
-      if (it == q.end()) return false;
-      q.erase(it);
-      return true;
-    };
-    // A queued request waits in its worker's keyed queue if it has a worker,
-    // else in its actor's queue; look there first, so an expiry costs one
-    // queue's length rather than every worker's.
-    const auto wi = slots[si].worker;
-    if (wi != no_index && wi < workers.size() && workers[wi].in_use && erase_from(workers[wi].keyed_queue))
-      return;
-    if (slots[si].actor && erase_from(slots[si].actor->queue)) return;
-    for (auto& w : workers)
-      if (w.in_use && erase_from(w.keyed_queue)) return;  // not expected; kept as the safe fallback
+    const auto& s = slots[si];
+    auto& q = s.worker != no_index ? workers[s.worker].keyed_queue : s.actor->queue;
+    auto it = std::find(q.begin(), q.end(), make_id(si, s.generation));
+    if (it != q.end()) q.erase(it);
   }
 
   void heartbeat(clock::time_point now) {
