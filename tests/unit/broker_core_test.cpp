@@ -1,0 +1,601 @@
+// The broker core driven message by message: no sockets, no processes, no
+// sleeps. Time is a variable the tests move by hand.
+#include "broker/core.hpp"
+
+#include <gtest/gtest.h>
+#include <msgpack.hpp>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace troupe {
+namespace {
+
+using namespace std::chrono_literals;
+using protocol::command;
+using protocol::status;
+
+// A message the core sent, copied out of its outbox.
+struct sent {
+  std::string to;
+  command cmd;
+  std::string meta;
+  std::optional<std::string> payload;
+
+  protocol::request_meta request() const {
+    auto m = protocol::decode_request_meta(meta.data(), meta.size());
+    EXPECT_TRUE(m.has_value()) << "not a REQUEST meta";
+    return m.value_or(protocol::request_meta{});
+  }
+  std::uint64_t reply_id() const { return protocol::decode_reply_meta(meta.data(), meta.size())->id; }
+  std::string reply_status() const {
+    return std::string(protocol::decode_reply_meta(meta.data(), meta.size())->status_text);
+  }
+  msgpack::object_handle value() const { return msgpack::unpack(payload->data(), payload->size()); }
+  std::string text() const { return value().get().as<std::string>(); }
+};
+
+std::string packed(const auto& value) {
+  msgpack::sbuffer buf;
+  msgpack::pack(buf, value);
+  return {buf.data(), buf.size()};
+}
+
+std::string ready_body(const std::vector<std::string>& actors, std::uint64_t credits,
+                       const std::string& name = "w") {
+  protocol::ready_info info;
+  info.name = name;
+  info.pid = 42;
+  info.credits = credits;
+  info.actors = actors;
+  std::string body;
+  protocol::encode_ready(body, info);
+  return body;
+}
+
+class BrokerCore : public ::testing::Test {
+ protected:
+  using time_point = broker_core::time_point;
+
+  void start(broker_options o = {}) {
+    opt = o;
+    core = std::make_unique<broker_core>(opt, now);
+  }
+  void SetUp() override { start(); }
+
+  // Delivers a message made of a header and body frames.
+  void deliver(const std::string& peer, command c, const std::vector<std::string>& body) {
+    std::vector<zmq::message_t> frames;
+    const auto hdr = protocol::header(c);
+    frames.emplace_back(hdr.data(), hdr.size());
+    for (const auto& b : body) frames.emplace_back(b.data(), b.size());
+    const auto count = frames.size();
+    core->on_message(peer, std::span(frames).first(std::min(count, broker_core::max_frames)), count, now);
+  }
+  void deliver_raw(const std::string& peer, const std::vector<std::string>& frames_text) {
+    std::vector<zmq::message_t> frames;
+    for (const auto& b : frames_text) frames.emplace_back(b.data(), b.size());
+    const auto count = frames.size();
+    core->on_message(peer, std::span(frames).first(std::min(count, broker_core::max_frames)), count, now);
+  }
+
+  void ready(const std::string& worker, const std::vector<std::string>& actors, std::uint64_t credits = 10) {
+    deliver(worker, command::ready, {ready_body(actors, credits, worker)});
+  }
+
+  void request(const std::string& client, std::uint64_t id, std::string_view address,
+               std::string_view method = "m", std::string args = "\x90", std::uint64_t flags = 0,
+               std::uint64_t timeout_ms = 0) {
+    std::string meta;
+    protocol::encode_request_meta(meta, {id, address, method, flags, timeout_ms});
+    deliver(client, command::request, {meta, args});
+  }
+  void tell(const std::string& client, std::uint64_t id, std::string_view address) {
+    request(client, id, address, "m", "\x90", protocol::flag_tell);
+  }
+
+  void reply(const std::string& worker, std::uint64_t broker_id, std::string_view status_text = "ok",
+             const std::string& value = "\xc0") {
+    std::string meta;
+    protocol::encode_reply_meta(meta, broker_id, status_text);
+    deliver(worker, command::reply, {meta, value});
+  }
+
+  void advance(std::chrono::milliseconds ms) {
+    now += ms;
+    core->tick(now);
+  }
+
+  // Everything sent since the last call.
+  std::vector<sent> take() {
+    std::vector<sent> all;
+    for (auto& m : core->out().messages()) {
+      sent s{m.to, m.command, m.meta, std::nullopt};
+      if (m.has_payload)
+        s.payload = std::string(static_cast<const char*>(m.payload.data()), m.payload.size());
+      all.push_back(std::move(s));
+    }
+    core->out().clear();
+    return all;
+  }
+  // The messages of `all` to `to` with command `c`.
+  static std::vector<sent> to(const std::vector<sent>& all, const std::string& peer, command c) {
+    std::vector<sent> out;
+    for (const auto& m : all)
+      if (m.to == peer && m.cmd == c) out.push_back(m);
+    return out;
+  }
+  // Takes everything sent and expects exactly one REPLY to `client`.
+  sent only_reply(const std::string& client) {
+    const auto all = take();
+    const auto replies = to(all, client, command::reply);
+    EXPECT_EQ(replies.size(), 1u);
+    return replies.empty() ? sent{} : replies.front();
+  }
+  std::string status_of_only_reply(const std::string& client) { return only_reply(client).reply_status(); }
+
+  msgpack::object_handle manage(const std::string& method) {
+    request("admin", 999, "$broker", method);
+    return only_reply("admin").value();
+  }
+  std::map<std::string, std::map<std::string, std::uint64_t>> actors_listing() {
+    return manage("actors").get().as<std::map<std::string, std::map<std::string, std::uint64_t>>>();
+  }
+
+  broker_options opt;
+  time_point now = time_point{} + 1000h;
+  std::unique_ptr<broker_core> core;
+};
+
+// ---- routing and credits ---------------------------------------------------
+
+TEST_F(BrokerCore, RequestGoesToTheWorkerAndTheReplyBackToTheClient) {
+  ready("w1", {"squares"});
+  request("c1", 7, "squares", "square", packed(std::vector<int>{7}), 0, 5000);
+  auto to_worker = to(take(), "w1", command::request);
+  ASSERT_EQ(to_worker.size(), 1u);
+  const auto meta = to_worker[0].request();
+  EXPECT_EQ(meta.address, "squares");
+  EXPECT_EQ(meta.method, "square");
+  EXPECT_EQ(meta.timeout_ms, 5000u);
+  EXPECT_NE(meta.id, 0u);
+  EXPECT_EQ(*to_worker[0].payload, packed(std::vector<int>{7}));  // args forwarded byte for byte
+  reply("w1", meta.id, "ok", packed(49));
+  const auto r = only_reply("c1");
+  EXPECT_EQ(r.reply_id(), 7u);
+  EXPECT_EQ(r.reply_status(), "ok");
+  EXPECT_EQ(*r.payload, packed(49));
+  EXPECT_EQ(core->in_flight(), 0u);
+}
+
+TEST_F(BrokerCore, AWorkerNeverHoldsMoreThanItsCredits) {
+  ready("w1", {"squares"}, 2);
+  for (std::uint64_t id = 1; id <= 5; ++id) request("c", id, "squares");
+  auto sent_to_worker = to(take(), "w1", command::request);
+  ASSERT_EQ(sent_to_worker.size(), 2u);
+  EXPECT_EQ(core->queued(), 3u);
+  EXPECT_EQ(core->in_flight(), 2u);
+  // Each reply returns one credit, which takes the next queued request.
+  reply("w1", sent_to_worker[0].request().id);
+  auto after = take();
+  EXPECT_EQ(to(after, "c", command::reply).size(), 1u);
+  EXPECT_EQ(to(after, "w1", command::request).size(), 1u);
+  EXPECT_EQ(core->queued(), 2u);
+}
+
+TEST_F(BrokerCore, UnkeyedRequestsSpreadRoundRobin) {
+  ready("w1", {"squares"});
+  ready("w2", {"squares"});
+  ready("w3", {"squares"});
+  take();
+  for (std::uint64_t id = 1; id <= 9; ++id) request("c", id, "squares");
+  const auto all = take();
+  EXPECT_EQ(to(all, "w1", command::request).size(), 3u);
+  EXPECT_EQ(to(all, "w2", command::request).size(), 3u);
+  EXPECT_EQ(to(all, "w3", command::request).size(), 3u);
+}
+
+TEST_F(BrokerCore, QueuedRequestsGoOnlyToWorkersHostingTheirName) {
+  ready("w1", {"a"}, 1);
+  ready("w2", {"b"}, 1);
+  request("c", 1, "a");
+  request("c", 2, "a");  // waits for w1
+  request("c", 3, "b");
+  auto first = take();
+  ASSERT_EQ(to(first, "w2", command::request).size(), 1u);
+  reply("w2", to(first, "w2", command::request)[0].request().id);
+  EXPECT_TRUE(to(take(), "w2", command::request).empty()) << "w2 does not host 'a'";
+  reply("w1", to(first, "w1", command::request)[0].request().id);
+  const auto next = to(take(), "w1", command::request);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].request().address, "a");
+}
+
+// ---- keyed placement -------------------------------------------------------
+
+TEST_F(BrokerCore, AKeyStaysOnOneWorkerAndKeepsItsOrder) {
+  ready("w1", {"counter"}, 1);
+  ready("w2", {"counter"}, 1);
+  take();
+  for (std::uint64_t id = 1; id <= 4; ++id) request("c", id, "counter/alice", "add");
+  auto all = take();
+  const auto on_w1 = to(all, "w1", command::request);
+  const auto on_w2 = to(all, "w2", command::request);
+  ASSERT_EQ(on_w1.size() + on_w2.size(), 1u) << "one credit: the key's other requests wait in order";
+  const std::string holder = on_w1.empty() ? "w2" : "w1";
+  EXPECT_EQ(core->queued(), 3u);
+  auto id = (on_w1.empty() ? on_w2 : on_w1)[0].request().id;
+  for (std::uint64_t expected_client_id = 1; expected_client_id <= 4; ++expected_client_id) {
+    reply(holder, id);
+    all = take();
+    const auto replies = to(all, "c", command::reply);
+    ASSERT_EQ(replies.size(), 1u);
+    EXPECT_EQ(replies[0].reply_id(), expected_client_id) << "handled in arrival order";
+    const auto next = to(all, holder, command::request);
+    if (expected_client_id < 4) {
+      ASSERT_EQ(next.size(), 1u) << "the next request of the key goes to the same worker";
+      id = next[0].request().id;
+    }
+  }
+  EXPECT_EQ(actors_listing().at("counter").at("keys"), 1u);
+}
+
+TEST_F(BrokerCore, KeyedRequestsWaitForAWorkerOfAKnownNameAndKeepTheirOrder) {
+  ready("w1", {"counter"}, 1);
+  deliver("w1", command::disconnect, {});  // leaves at once: it held nothing
+  take();
+  EXPECT_EQ(core->live_workers(), 0u);
+  request("c", 1, "counter/k");  // the name is known: it waits
+  request("c", 2, "counter/k");
+  EXPECT_TRUE(take().empty());
+  EXPECT_EQ(core->queued(), 2u);
+  ready("w2", {"counter"}, 1);
+  auto first = to(take(), "w2", command::request);
+  ASSERT_EQ(first.size(), 1u);
+  request("c", 3, "counter/k");  // must not overtake request 2
+  EXPECT_TRUE(to(take(), "w2", command::request).empty());
+  reply("w2", first[0].request().id);
+  auto all = take();
+  EXPECT_EQ(to(all, "c", command::reply)[0].reply_id(), 1u);
+  reply("w2", to(all, "w2", command::request)[0].request().id);
+  all = take();
+  EXPECT_EQ(to(all, "c", command::reply)[0].reply_id(), 2u);
+}
+
+// ---- queue bounds ------------------------------------------------------------
+
+TEST_F(BrokerCore, AFullQueueAnswersOverloadedAtOnce) {
+  broker_options o;
+  o.queue_limit = 2;
+  start(o);
+  ready("w1", {"squares"}, 1);
+  for (std::uint64_t id = 1; id <= 3; ++id) request("c", id, "squares");  // 1 in flight, 2 queued
+  take();
+  request("c", 4, "squares");
+  EXPECT_EQ(status_of_only_reply("c"), "overloaded");
+  tell("c", 5, "squares");  // a tell over the bound is dropped silently, and counted
+  EXPECT_TRUE(take().empty());
+  EXPECT_EQ(core->counters().overloaded, 1u);
+  // The same bound for a key's queue on its worker.
+  request("c", 6, "squares/k");
+  request("c", 7, "squares/k");
+  take();
+  request("c", 8, "squares/k");
+  EXPECT_EQ(status_of_only_reply("c"), "overloaded");
+}
+
+// ---- deadlines ---------------------------------------------------------------
+
+TEST_F(BrokerCore, AQueuedRequestEndsAtItsDeadlineAndLeavesItsQueue) {
+  broker_options o;
+  o.queue_limit = 3;
+  start(o);
+  ready("w1", {"squares"}, 1);
+  request("c", 1, "squares/k", "m", "\x90", 0, 10'000);  // holds the only credit
+  take();
+  // Keyed ones wait in the worker's keyed queue, unkeyed ones in the name's
+  // queue; they expire newest first.
+  std::uint64_t id = 10;
+  for (const auto* address : {"squares/k", "squares"})
+    for (std::uint64_t ms : {400, 300, 200}) request("c", id++, address, "m", "\x90", 0, ms);
+  EXPECT_EQ(core->queued(), 6u);
+  EXPECT_EQ(core->next_wakeup(), now + 200ms);
+  advance(400ms);
+  const auto expired = to(take(), "c", command::reply);
+  ASSERT_EQ(expired.size(), 6u);
+  for (const auto& r : expired) EXPECT_EQ(r.reply_status(), "deadline_exceeded");
+  EXPECT_EQ(core->queued(), 0u);
+  // Their places are free: three more fit in each queue.
+  for (const auto* address : {"squares/k", "squares"})
+    for (int i = 0; i < 3; ++i) request("c", id++, address);
+  EXPECT_TRUE(to(take(), "c", command::reply).empty());
+  EXPECT_EQ(core->counters().overloaded, 0u);
+}
+
+TEST_F(BrokerCore, AnInFlightRequestEndsAtItsDeadlineAndTheLateReplyReturnsTheCredit) {
+  ready("w1", {"squares"}, 1);
+  request("c", 1, "squares", "m", "\x90", 0, 100);
+  const auto held = to(take(), "w1", command::request);
+  ASSERT_EQ(held.size(), 1u);
+  request("c", 2, "squares", "m", "\x90", 0, 10'000);  // waits for the credit
+  advance(100ms);
+  EXPECT_EQ(status_of_only_reply("c"), "deadline_exceeded");
+  EXPECT_EQ(core->in_flight(), 1u) << "the worker still holds it";
+  reply("w1", held[0].request().id, "ok", packed(1));
+  const auto all = take();
+  EXPECT_TRUE(to(all, "c", command::reply).empty()) << "the late result is dropped";
+  EXPECT_EQ(to(all, "w1", command::request).size(), 1u) << "its credit took the next request";
+  EXPECT_EQ(core->counters().dropped, 1u);
+}
+
+TEST_F(BrokerCore, TheWorkerIsToldTheTimeLeft) {
+  ready("w1", {"squares"}, 1);
+  request("c", 1, "squares", "m", "\x90", 0, 10'000);
+  request("c", 2, "squares", "m", "\x90", 0, 1'000);
+  const auto first = to(take(), "w1", command::request);
+  now += 400ms;
+  reply("w1", first[0].request().id);
+  const auto second = to(take(), "w1", command::request);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].request().timeout_ms, 600u);
+}
+
+TEST_F(BrokerCore, TimeoutsAreClampedToOneDayAndZeroMeansTheDefault) {
+  broker_options o;
+  o.default_timeout = 500ms;
+  start(o);
+  ready("w1", {"squares"}, 1);
+  request("c", 1, "squares", "m", "\x90", 0, ~std::uint64_t{0});
+  EXPECT_EQ(to(take(), "w1", command::request)[0].request().timeout_ms, 86'400'000u);
+  request("c", 2, "squares");  // queued behind it, with the default timeout
+  advance(opt.default_timeout);
+  EXPECT_EQ(status_of_only_reply("c"), "deadline_exceeded");
+}
+
+// ---- worker loss, draining, re-registration ---------------------------------
+
+TEST_F(BrokerCore, ASilentWorkerIsLostAndEveryAskItHeldIsAnswered) {
+  ready("w1", {"squares"});
+  ready("w2", {"counter"});
+  request("c", 1, "squares");
+  request("c", 2, "squares");
+  tell("c", 3, "squares");
+  request("c", 4, "counter/k");
+  take();
+  for (int i = 0; i < 4; ++i) {  // only w2 keeps talking
+    now += opt.heartbeat;
+    deliver("w2", command::heartbeat, {});
+    core->tick(now);
+  }
+  const auto replies = to(take(), "c", command::reply);
+  ASSERT_EQ(replies.size(), 2u) << "every ask w1 held, and no tell";
+  for (const auto& r : replies) {
+    EXPECT_EQ(r.reply_status(), "worker_lost");
+    EXPECT_EQ(r.text(), "worker 'w1' was lost while handling the request");
+  }
+  EXPECT_EQ(core->live_workers(), 1u);
+  EXPECT_EQ(core->in_flight(), 1u);
+}
+
+TEST_F(BrokerCore, ALostWorkersKeysArePlacedAgainOnTheNextRequest) {
+  ready("w1", {"counter"});
+  request("c", 1, "counter/k");
+  reply("w1", to(take(), "w1", command::request)[0].request().id);
+  take();
+  ready("w2", {"counter"});
+  advance(opt.heartbeat * (opt.liveness + 1));  // both silent: both lost
+  deliver("w2", command::ready, {ready_body({"counter"}, 10)});
+  take();
+  EXPECT_EQ(actors_listing().at("counter").at("keys"), 0u);
+  request("c", 2, "counter/k");
+  EXPECT_EQ(to(take(), "w2", command::request).size(), 1u);
+}
+
+TEST_F(BrokerCore, ADrainingWorkerGetsNoNewWorkAndLeavesAfterItsLastReply) {
+  ready("w1", {"squares"}, 10);
+  request("c", 1, "squares");
+  const auto held = to(take(), "w1", command::request);
+  deliver("w1", command::disconnect, {});
+  EXPECT_EQ(to(take(), "w1", command::disconnect).size(), 1u) << "acknowledged";
+  request("c", 2, "squares");  // waits: the only worker is draining
+  EXPECT_TRUE(to(take(), "w1", command::request).empty());
+  reply("w1", held[0].request().id);
+  EXPECT_EQ(to(take(), "c", command::reply).size(), 1u);
+  EXPECT_EQ(core->live_workers(), 0u);
+  EXPECT_EQ(core->counters().worker_lost, 0u);
+  ready("w2", {"squares"});
+  EXPECT_EQ(to(take(), "w2", command::request).size(), 1u);
+}
+
+// Fuzzing finding: a second READY without a name left its keys placed on
+// the worker, which then answered them unknown_actor for ever.
+TEST_F(BrokerCore, ASecondReadyReleasesTheKeysOfNamesNoLongerHosted) {
+  ready("w1", {"counter", "squares"}, 1);
+  request("c", 1, "counter/alice");
+  const auto held = to(take(), "w1", command::request);
+  request("c", 2, "counter/alice");  // waits in w1's keyed queue
+  ready("w1", {"squares"}, 1);
+  ready("w2", {"counter"}, 1);
+  auto moved = to(take(), "w2", command::request);
+  ASSERT_EQ(moved.size(), 1u) << "the waiting request follows the key to a worker hosting it";
+  EXPECT_EQ(moved[0].request().address, "counter/alice");
+  request("c", 3, "counter/alice");
+  reply("w2", moved[0].request().id);
+  EXPECT_EQ(to(take(), "w2", command::request).size(), 1u);
+  EXPECT_EQ(actors_listing().at("counter").at("keys"), 1u);
+  reply("w1", held[0].request().id);  // the one it held still completes
+  EXPECT_EQ(to(take(), "c", command::reply)[0].reply_id(), 1u);
+  advance(opt.heartbeat * (opt.liveness + 1));
+  EXPECT_EQ(core->live_workers(), 0u);
+  EXPECT_EQ(actors_listing().at("counter").at("keys"), 0u);
+}
+
+TEST_F(BrokerCore, ASecondReadyKeepsWhatItHoldsAndTakesNewCredits) {
+  ready("w1", {"squares"}, 1);
+  request("c", 1, "squares");
+  request("c", 2, "squares");
+  take();
+  ready("w1", {"squares"}, 2);
+  EXPECT_EQ(to(take(), "w1", command::request).size(), 1u);
+  EXPECT_EQ(core->in_flight(), 2u);
+  EXPECT_EQ(core->live_workers(), 1u);
+}
+
+// ---- heartbeats ----------------------------------------------------------------
+
+TEST_F(BrokerCore, TheBrokerSendsHeartbeatsAndDeclaresSilentWorkersDead) {
+  ready("w1", {"squares"});
+  take();
+  advance(opt.heartbeat);
+  EXPECT_EQ(to(take(), "w1", command::heartbeat).size(), 1u);
+  advance(opt.heartbeat);
+  advance(opt.heartbeat);
+  EXPECT_EQ(core->live_workers(), 1u) << "silent for exactly liveness x interval: still alive";
+  advance(opt.heartbeat);
+  EXPECT_EQ(core->live_workers(), 0u);
+}
+
+TEST_F(BrokerCore, AHeartbeatOnBehalfOfAWorkSocketKeepsItAliveAndIsAnswered) {
+  ready("w1", {"squares"});
+  take();
+  for (int i = 0; i < 10; ++i) {
+    now += opt.heartbeat;
+    deliver("hb1", command::heartbeat, {"w1"});
+    core->tick(now);
+  }
+  EXPECT_EQ(core->live_workers(), 1u);
+  const auto all = take();
+  EXPECT_EQ(to(all, "hb1", command::heartbeat).size(), 10u);
+  deliver("hb2", command::heartbeat, {"nobody"});
+  EXPECT_EQ(to(take(), "hb2", command::disconnect).size(), 1u) << "unknown worker: register again";
+}
+
+TEST_F(BrokerCore, AnUnknownWorkerIsAskedToRegisterAgain) {
+  deliver("ghost", command::heartbeat, {});
+  EXPECT_EQ(to(take(), "ghost", command::disconnect).size(), 1u);
+  reply("ghost", 12345);
+  EXPECT_EQ(to(take(), "ghost", command::disconnect).size(), 1u);
+  EXPECT_EQ(core->counters().dropped, 1u);
+  deliver("ghost", command::disconnect, {});
+  EXPECT_TRUE(take().empty());
+}
+
+// ---- bad input -------------------------------------------------------------------
+
+TEST_F(BrokerCore, MalformedRequestsAreAnsweredBadRequest) {
+  ready("w1", {"squares"});
+  take();
+  std::string meta;
+  protocol::encode_request_meta(meta, {5, "squares", "m", 0, 0});
+  deliver("c", command::request, {meta});  // one frame short
+  auto r = only_reply("c");
+  EXPECT_EQ(r.reply_status(), "bad_request");
+  EXPECT_EQ(r.reply_id(), 0u);
+  deliver("c", command::request, {"\x93\x01\x02\x03", "\x90"});
+  EXPECT_EQ(only_reply("c").reply_id(), 0u) << "unreadable meta: id 0";
+
+  const std::string long_method(200, 'm');
+  const std::string huge_args(opt.limits.max_message_bytes + 1, '\x00');
+  struct bad {
+    std::uint64_t id;
+    std::string address, method;
+    std::uint64_t flags;
+    std::string args;
+  };
+  for (const auto& b : std::vector<bad>{{0, "squares", "m", 0, "\x90"},
+                                        {6, "squares", "m", 4, "\x90"},
+                                        {7, "bad name!", "m", 0, "\x90"},
+                                        {8, "squares/", "m", 0, "\x90"},
+                                        {9, "squares", long_method, 0, "\x90"},
+                                        {10, "squares", "m", 0, huge_args}}) {
+    request("c", b.id, b.address, b.method, b.args, b.flags);
+    r = only_reply("c");
+    EXPECT_EQ(r.reply_status(), "bad_request") << b.address << " " << b.flags;
+    EXPECT_EQ(r.reply_id(), b.id);
+  }
+  EXPECT_EQ(core->counters().bad_requests, 8u);
+  EXPECT_EQ(core->queued() + core->in_flight(), 0u);
+}
+
+TEST_F(BrokerCore, UnknownNamesAndGarbageAreAnsweredOrDroppedAndCounted) {
+  request("c", 1, "nobody");
+  const auto r = only_reply("c");
+  EXPECT_EQ(r.reply_status(), "unknown_actor");
+  EXPECT_EQ(r.text(), "no worker hosts actor 'nobody'");
+  tell("c", 2, "nobody");
+  deliver_raw("c", {"XYZ\x01\x01"});
+  deliver_raw("c", {});
+  deliver("w", command::ready, {"\x80"});  // READY without its keys
+  EXPECT_TRUE(take().empty());
+  EXPECT_EQ(core->counters().dropped, 4u);
+  EXPECT_EQ(core->live_workers(), 0u);
+}
+
+TEST_F(BrokerCore, ForgedOrMisdirectedRepliesAreDropped) {
+  ready("w1", {"squares"});
+  ready("w2", {"squares"});
+  take();
+  request("c", 1, "squares");
+  auto all = take();
+  const std::string holder = to(all, "w1", command::request).empty() ? "w2" : "w1";
+  const std::string other = holder == "w1" ? "w2" : "w1";
+  const auto id = to(all, holder, command::request)[0].request().id;
+  reply(other, id);                                   // not its request
+  reply(holder, id + (1ull << 32));                   // wrong generation
+  reply(holder, id ^ 1);                              // another slot
+  deliver(holder, command::reply, {"\xc0", "\xc0"});  // unreadable meta
+  EXPECT_TRUE(to(take(), "c", command::reply).empty());
+  EXPECT_EQ(core->counters().dropped, 4u);
+  reply(holder, id);
+  EXPECT_EQ(only_reply("c").reply_id(), 1u);
+  reply(holder, id);  // twice: the slot is gone
+  EXPECT_TRUE(take().empty());
+}
+
+// ---- management ------------------------------------------------------------------
+
+TEST_F(BrokerCore, ManagementAnswersPingStatsActorsAndWorkers) {
+  ready("w1", {"counter", "squares"}, 3);
+  request("c", 1, "counter/a");
+  request("c", 2, "counter/b");
+  tell("c", 3, "squares");
+  take();
+  EXPECT_EQ(manage("ping").get().as<std::string>(), "pong");
+
+  const auto actors = actors_listing();
+  EXPECT_EQ(actors.at("counter").at("keys"), 2u);
+  EXPECT_EQ(actors.at("counter").at("workers"), 1u);
+  EXPECT_EQ(actors.at("squares").at("queued"), 0u);
+
+  const auto workers = manage("workers");
+  const auto& list = workers.get().via.array;
+  ASSERT_EQ(list.size, 1u);
+  auto w = list.ptr[0].as<std::map<std::string, msgpack::object>>();
+  EXPECT_EQ(w.at("name").as<std::string>(), "w1");
+  EXPECT_EQ(w.at("credits").as<int>(), 3);
+  EXPECT_EQ(w.at("in_flight").as<int>(), 3);
+  EXPECT_EQ(w.at("keys").as<int>(), 2);
+  EXPECT_EQ(w.at("state").as<std::string>(), "ready");
+  EXPECT_EQ(w.at("actors").as<std::vector<std::string>>(), (std::vector<std::string>{"counter", "squares"}));
+
+  now += 1500ms;
+  const auto stats = manage("stats");
+  auto s = stats.get().as<std::map<std::string, msgpack::object>>();
+  EXPECT_EQ(s.at("uptime_ms").as<std::uint64_t>(), 1500u);
+  EXPECT_EQ(s.at("workers").as<int>(), 1);
+  EXPECT_EQ(s.at("in_flight").as<int>(), 3);
+  EXPECT_EQ(s.at("requests").as<int>(), 7);  // 3 + ping, actors, workers, stats
+  EXPECT_TRUE(s.count("actors"));
+
+  request("admin", 5, "$broker", "nope");
+  const auto r = only_reply("admin");
+  EXPECT_EQ(r.reply_status(), "unknown_method");
+  EXPECT_EQ(r.text(), "$broker has no method 'nope'");
+  request("admin", 6, "$broker", "ping", "\x90", protocol::flag_tell);
+  EXPECT_TRUE(take().empty()) << "a tell to $broker gets no reply";
+}
+
+}  // namespace
+}  // namespace troupe

@@ -1,0 +1,263 @@
+// Screening of every message, requests from clients, replies from workers,
+// and deadlines. Routing is in routing.cpp, the worker table in workers.cpp.
+#include "broker/core.hpp"
+
+#include <algorithm>
+
+namespace troupe {
+namespace {
+
+using protocol::command;
+using protocol::status;
+
+constexpr std::uint64_t max_timeout_ms = 86'400'000;  // one day
+
+std::uint16_t offset_in(const zmq::message_t& frame, std::string_view part) {
+  return static_cast<std::uint16_t>(part.data() - static_cast<const char*>(frame.data()));
+}
+
+}  // namespace
+
+std::string_view broker_core::request::key() const {
+  if (address_size == name_size) return {};
+  return text(static_cast<std::uint16_t>(address_at + name_size + 1),
+              static_cast<std::uint16_t>(address_size - name_size - 1));
+}
+
+broker_core::broker_core(broker_options options, time_point now)
+    : opt_(std::move(options)), started_(now), next_heartbeat_(now + opt_.heartbeat) {}
+
+broker_core::~broker_core() = default;
+
+// ---- screening -----------------------------------------------------------
+
+void broker_core::on_message(std::string_view peer, std::span<zmq::message_t> frames, std::size_t count,
+                             time_point now) {
+  frames = frames.first(std::min(count, frames.size()));
+  const auto cmd = count >= 1 ? protocol::parse_header(frames[0].data(), frames[0].size()) : std::nullopt;
+  if (!cmd) {
+    ++count_.dropped;  // not troupe's protocol, or a version we do not speak
+    return;
+  }
+  const std::size_t body = count - 1;
+  if (*cmd == command::request) {
+    if (body != 2)
+      return reply_error(peer, 0, status::bad_request, "REQUEST needs exactly 2 frames after the header");
+    return on_request(peer, frames[1], frames[2], now);
+  }
+  if (*cmd == command::heartbeat && body == 1) return on_heartbeat_for(peer, frames[1], now);
+  if (*cmd == command::ready) {
+    if (body != 1) {
+      ++count_.dropped;
+      return;
+    }
+    return on_ready(peer, frames[1], now);
+  }
+  const auto it = worker_by_identity_.find(peer);
+  if (it == worker_by_identity_.end()) {
+    // A worker we do not know (we restarted, or declared it dead): ask it
+    // to register again. A DISCONNECT from it needs no answer.
+    if (*cmd != command::disconnect) send_command(peer, command::disconnect);
+    if (*cmd == command::reply) ++count_.dropped;
+    return;
+  }
+  // More frames than kept leaves `body` above any span size: malformed.
+  on_worker_message(it->second, *cmd, frames.subspan(1), body, now);
+}
+
+void broker_core::on_worker_message(std::uint32_t wi, command c, std::span<zmq::message_t> body,
+                                    std::size_t body_count, time_point now) {
+  workers_[wi].last_seen = now;
+  switch (c) {
+    case command::reply:
+      if (body_count != 2) {
+        ++count_.dropped;
+        return;
+      }
+      return on_reply(wi, body[0], body[1], now);
+    case command::heartbeat:
+      return;  // a sign of life is all it is
+    case command::disconnect:
+      return on_worker_disconnect(wi, now);
+    default:
+      ++count_.dropped;  // a REQUEST is screened before; nothing else is left
+  }
+}
+
+// ---- requests from clients ----------------------------------------------
+
+void broker_core::on_request(std::string_view client, zmq::message_t& meta_frame, zmq::message_t& args,
+                             time_point now) {
+  ++count_.requests;
+  auto meta = protocol::decode_request_meta(meta_frame.data(), meta_frame.size());
+  if (!meta)
+    return reply_error(client, 0, status::bad_request,
+                       "request meta is not [id, address, method, flags, timeout_ms]");
+  const bool tell = meta->is_tell();
+  auto refuse = [&](status code, std::string_view message) {
+    if (tell) {
+      ++count_.dropped;
+      return;
+    }
+    reply_error(client, meta->id, code, message);
+  };
+  if (meta->id == 0) return refuse(status::bad_request, "request id 0 is reserved");
+  if ((meta->flags & ~protocol::flag_tell) != 0) return refuse(status::bad_request, "unknown flags");
+  const auto parts = protocol::split_address(meta->address);
+  if (!parts) return refuse(status::bad_request, "malformed address");
+  if (!protocol::valid_method_name(meta->method)) return refuse(status::bad_request, "malformed method name");
+  if (args.size() > opt_.limits.max_message_bytes)
+    return refuse(status::bad_request, "args frame is over the size limit");
+
+  if (parts->name == protocol::management_actor) return on_management(client, *meta, now);
+
+  const auto it = actors_.find(parts->name);
+  if (it == actors_.end())
+    return refuse(status::unknown_actor, "no worker hosts actor '" + std::string(parts->name) + "'");
+  accept_request(client, *meta, *parts, *it->second, meta_frame, args, now);
+}
+
+void broker_core::accept_request(std::string_view client, const protocol::request_meta& meta,
+                                 const protocol::address_parts& parts, actor_entry& actor,
+                                 zmq::message_t& meta_frame, zmq::message_t& args, time_point now) {
+  const auto ri = requests_.acquire();
+  auto& r = requests_[ri];
+  r.state = request_state::queued;  // until dispatched
+  ++queued_;
+  r.tell = meta.is_tell();
+  r.answered = false;
+  r.worker = no_worker;
+  r.client_id = meta.id;
+  r.client.assign(client);
+  r.actor = &actor;
+  // Clamped so that a hostile value cannot overflow the clock arithmetic.
+  const auto timeout = meta.timeout_ms ? std::chrono::milliseconds(std::min(meta.timeout_ms, max_timeout_ms))
+                                       : opt_.default_timeout;
+  r.deadline = now + timeout;
+  // Offsets, not views: moving a small zmq message moves its bytes too.
+  r.address_at = offset_in(meta_frame, meta.address);
+  r.address_size = static_cast<std::uint16_t>(meta.address.size());
+  r.name_size = static_cast<std::uint16_t>(parts.name.size());
+  r.method_at = offset_in(meta_frame, meta.method);
+  r.method_size = static_cast<std::uint16_t>(meta.method.size());
+  r.meta = std::move(meta_frame);
+  r.args = std::move(args);
+  deadlines_.push(ri, r.deadline);
+  route(ri, now);
+}
+
+// ---- replies from workers -------------------------------------------------
+
+void broker_core::on_reply(std::uint32_t wi, zmq::message_t& meta_frame, zmq::message_t& value,
+                           time_point now) {
+  const auto meta = protocol::decode_reply_meta(meta_frame.data(), meta_frame.size());
+  auto* r = meta ? requests_.find(meta->id) : nullptr;
+  if (!r || r->state != request_state::in_flight || r->worker != wi) {
+    ++count_.dropped;  // malformed, late after a broker restart, or forged
+    return;
+  }
+  auto& w = workers_[wi];
+  --w.in_flight;
+  if (r->tell || r->answered) {
+    if (r->answered) ++count_.dropped;  // late: the client got deadline_exceeded
+  } else {
+    auto& m = out_.push(r->client, command::reply);
+    protocol::encode_reply_meta(m.meta, r->client_id, meta->status_text);
+    m.payload = std::move(value);
+    m.has_payload = true;
+    ++count_.replies;
+    if (meta->status_text != "ok") ++count_.errors;
+  }
+  release(slot_table<request>::index_of(meta->id));
+  if (w.draining && w.in_flight == 0) {
+    remove_worker(wi, now);
+  } else {
+    pump(wi, now);
+  }
+}
+
+void broker_core::reply_error(std::string_view client, std::uint64_t id, status code,
+                              std::string_view message) {
+  auto& m = out_.push(client, command::reply);
+  protocol::encode_reply_meta(m.meta, id, protocol::to_string(code));
+  protocol::encode_str(meta_buf_, message);
+  m.payload.rebuild(meta_buf_.data(), meta_buf_.size());
+  m.has_payload = true;
+  ++count_.replies;
+  ++count_.errors;
+  switch (code) {
+    case status::bad_request:
+      ++count_.bad_requests;
+      break;
+    case status::overloaded:
+      ++count_.overloaded;
+      break;
+    case status::deadline_exceeded:
+      ++count_.deadline_exceeded;
+      break;
+    case status::worker_lost:
+      ++count_.worker_lost;
+      break;
+    case status::unknown_actor:
+      ++count_.unknown_actor;
+      break;
+    default:
+      break;
+  }
+}
+
+// Ends a request's life in the broker: out of the deadline heap, out of the
+// counts, its frames released, its slot free for the next request.
+void broker_core::release(std::uint32_t ri) {
+  auto& r = requests_[ri];
+  deadlines_.erase(ri);
+  if (r.state == request_state::queued) --queued_;
+  if (r.state == request_state::in_flight) --in_flight_;
+  r.actor = nullptr;
+  r.args.rebuild();
+  r.meta.rebuild();
+  requests_.release(ri);
+}
+
+// ---- time -------------------------------------------------------------------
+
+void broker_core::tick(time_point now) {
+  expire_deadlines(now);
+  if (now >= next_heartbeat_) send_heartbeats(now);
+}
+
+broker_core::time_point broker_core::next_wakeup() const {
+  if (deadlines_.empty()) return next_heartbeat_;
+  return std::min(next_heartbeat_, deadlines_.top_deadline());
+}
+
+void broker_core::expire_deadlines(time_point now) {
+  while (!deadlines_.empty() && deadlines_.top_deadline() <= now) {
+    const auto ri = deadlines_.top_index();
+    deadlines_.pop();
+    auto& r = requests_[ri];
+    if (!r.tell && !r.answered)
+      reply_error(r.client, r.client_id, status::deadline_exceeded, "the request's timeout passed");
+    if (r.state == request_state::queued) {
+      erase_queued(ri);
+      release(ri);
+    } else {
+      // The worker still holds it and owes a reply, which returns its
+      // credit; the slot lives until then.
+      r.answered = true;
+    }
+  }
+}
+
+// A queued request waits in its worker's keyed queue when it has a worker
+// (set by route), else in its name's queue (enqueue_for_any). An id left
+// behind would only be skipped when its turn came, but would hold a place
+// under queue_limit until then.
+void broker_core::erase_queued(std::uint32_t ri) {
+  const auto& r = requests_[ri];
+  auto& q = r.worker != no_worker ? workers_[r.worker].keyed_queue : r.actor->queue;
+  const auto it = std::find(q.begin(), q.end(), requests_.id_of(ri));
+  if (it != q.end()) q.erase(it);
+}
+
+}  // namespace troupe

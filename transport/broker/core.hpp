@@ -1,0 +1,207 @@
+// The broker's logic as a state machine with no socket and no clock of its
+// own. Inputs are received messages (the sender's routing id and its frames)
+// and the current time; outputs are messages appended to an outbox, which
+// the socket loop in broker.cpp sends. So every rule of docs/protocol.md
+// (routing, credits, sticky keys, queue bounds, deadlines, liveness) can be
+// driven and checked message by message, with time moved by hand.
+//
+// Layout: core.cpp screens each message and handles requests and replies;
+// routing.cpp places requests on workers and queues; workers.cpp registers,
+// watches and removes workers; management.cpp answers `$broker`.
+//
+// Not thread-safe: one thread drives a core.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+#include <zmq.hpp>
+
+#include "broker/deadline_heap.hpp"
+#include "broker/outbox.hpp"
+#include "broker/slot_table.hpp"
+#include "troupe/broker.hpp"
+#include "troupe/flat_string_map.hpp"
+#include "troupe/protocol.hpp"
+#include "troupe/string_map.hpp"
+
+namespace troupe {
+
+struct broker_counters {
+  std::uint64_t requests = 0, replies = 0, errors = 0, dropped = 0;
+  std::uint64_t bad_requests = 0, overloaded = 0, deadline_exceeded = 0, worker_lost = 0, unknown_actor = 0;
+};
+
+class broker_core {
+ public:
+  using clock = std::chrono::steady_clock;
+  using time_point = clock::time_point;
+
+  // The most frames a message of the protocol has (header, meta, payload).
+  static constexpr std::size_t max_frames = 3;
+
+  broker_core(broker_options options, time_point now);
+  ~broker_core();
+  broker_core(const broker_core&) = delete;
+  broker_core& operator=(const broker_core&) = delete;
+
+  // Handles one message from the peer with routing id `peer`. `frames` are
+  // the frames after the routing id, at most max_frames of them; `count` is
+  // how many the message had (more than frames.size() means malformed).
+  // Payload frames may be moved out of `frames`. Never throws for bad input:
+  // it is answered or dropped and counted.
+  void on_message(std::string_view peer, std::span<zmq::message_t> frames, std::size_t count, time_point now);
+
+  // Ends requests whose deadline passed, and sends heartbeats and declares
+  // silent workers dead when their time has come. Call it at next_wakeup()
+  // at the latest.
+  void tick(time_point now);
+  // When tick() next has work to do.
+  time_point next_wakeup() const;
+
+  // What to send, in order. The caller sends and clears it.
+  outbox& out() { return out_; }
+
+  const broker_counters& counters() const { return count_; }
+  std::size_t queued() const { return queued_; }
+  std::size_t in_flight() const { return in_flight_; }
+  std::size_t live_workers() const { return worker_by_identity_.size(); }
+
+ private:
+  struct actor_entry;
+  static constexpr std::uint32_t no_worker = 0xffffffff;
+
+  struct worker_entry {
+    std::uint32_t generation = 0;  // bumped on removal: invalidates its key placements
+    bool in_use = false;
+    bool draining = false;  // said DISCONNECT: no new work, finishing what it holds
+    std::string identity;
+    std::string name;
+    std::uint64_t pid = 0;
+    std::uint32_t credits = 0;
+    std::uint32_t in_flight = 0;
+    std::size_t keys = 0;  // keys placed here
+    time_point last_seen;
+    std::vector<actor_entry*> actors;
+    std::vector<std::uint8_t> hosts;  // by actor_entry::index: 1 if this worker hosts it
+    // Requests for keys placed on this worker that wait for a credit, in order.
+    std::deque<std::uint64_t> keyed_queue;
+
+    bool has_credit() const { return !draining && in_flight < credits; }
+    bool hosts_actor(const actor_entry& a) const;
+  };
+
+  struct placement {
+    std::uint32_t worker = no_worker;
+    std::uint32_t generation = 0;
+  };
+
+  struct actor_entry {
+    std::uint32_t index = 0;  // dense, for worker_entry::hosts
+    bool listed = false;      // in waiting_actors_
+    std::string name;
+    std::vector<std::uint32_t> workers;  // live workers hosting this name
+    std::size_t cursor = 0;              // round-robin position in `workers`
+    // Requests waiting for any worker: unkeyed ones, and keyed ones that
+    // arrived while no worker hosted the name.
+    std::deque<std::uint64_t> queue;
+    flat_string_map<placement> keys;
+  };
+
+  enum class request_state : std::uint8_t { queued, in_flight };
+
+  // A request the broker holds. Its meta frame is decoded once, on arrival:
+  // the offsets below locate the address's name, key and method in it.
+  struct request {
+    request_state state = request_state::queued;
+    bool tell = false;
+    bool answered = false;             // the client already got deadline_exceeded
+    std::uint32_t worker = no_worker;  // in flight: holder; queued: whose keyed queue, if any
+    std::uint64_t client_id = 0;
+    std::string client;  // routing id: short, fits the small-string buffer
+    actor_entry* actor = nullptr;
+    time_point deadline;
+    zmq::message_t meta;  // the client's meta frame
+    zmq::message_t args;  // forwarded to the worker untouched
+    std::uint16_t address_at = 0, address_size = 0, name_size = 0, method_at = 0, method_size = 0;
+
+    std::string_view text(std::uint16_t at, std::uint16_t size) const {
+      return {static_cast<const char*>(meta.data()) + at, size};
+    }
+    std::string_view address() const { return text(address_at, address_size); }
+    std::string_view key() const;
+    std::string_view method() const { return text(method_at, method_size); }
+  };
+
+  // ---- core.cpp: screening, requests, replies, deadlines ----
+  void on_request(std::string_view client, zmq::message_t& meta_frame, zmq::message_t& args, time_point now);
+  void accept_request(std::string_view client, const protocol::request_meta& meta,
+                      const protocol::address_parts& parts, actor_entry& actor, zmq::message_t& meta_frame,
+                      zmq::message_t& args, time_point now);
+  void on_worker_message(std::uint32_t wi, protocol::command c, std::span<zmq::message_t> body,
+                         std::size_t body_count, time_point now);
+  void on_reply(std::uint32_t wi, zmq::message_t& meta_frame, zmq::message_t& value, time_point now);
+  void reply_error(std::string_view client, std::uint64_t id, protocol::status code,
+                   std::string_view message);
+  void release(std::uint32_t ri);
+  void expire_deadlines(time_point now);
+  void erase_queued(std::uint32_t ri);
+
+  // ---- routing.cpp ----
+  void dispatch(std::uint32_t ri, std::uint32_t wi, time_point now);
+  bool placement_valid(const placement& p) const;
+  std::uint32_t pick_worker(actor_entry& a, bool need_credit);
+  bool route(std::uint32_t ri, time_point now);
+  bool enqueue(std::deque<std::uint64_t>& q, std::uint32_t ri);
+  bool enqueue_for_any(actor_entry& a, std::uint32_t ri);
+  void unlist_waiting(std::size_t i);
+  void pump(std::uint32_t wi, time_point now);
+  void pump_waiting_names(std::uint32_t wi, time_point now);
+  void place_waiting_keys(actor_entry& a, time_point now);
+
+  // ---- workers.cpp ----
+  actor_entry& actor_named(std::string_view name);
+  void on_ready(std::string_view identity, const zmq::message_t& body, time_point now);
+  std::uint32_t add_worker(std::string_view identity);
+  void attach_to_actors(std::uint32_t wi, const std::vector<std::string>& names);
+  void detach_from_actors(std::uint32_t wi);
+  void forget_keys(std::uint32_t wi, const std::vector<actor_entry*>& actors);
+  void remove_worker(std::uint32_t wi, time_point now);
+  void on_heartbeat_for(std::string_view sender, const zmq::message_t& named, time_point now);
+  void on_worker_disconnect(std::uint32_t wi, time_point now);
+  void send_heartbeats(time_point now);
+  void send_command(std::string_view to, protocol::command c) { out_.push(to, c); }
+
+  // ---- management.cpp: the `$broker` actor ----
+  void on_management(std::string_view client, const protocol::request_meta& meta, time_point now);
+
+  broker_options opt_;
+  outbox out_;
+  broker_counters count_;
+  time_point started_;
+  time_point next_heartbeat_;
+
+  std::vector<worker_entry> workers_;
+  std::vector<std::uint32_t> free_workers_;
+  string_map<std::uint32_t> worker_by_identity_;
+
+  string_map<std::unique_ptr<actor_entry>> actors_;
+  // Actors whose queue may be non-empty. A returned credit looks only here,
+  // so its cost does not grow with the names a worker hosts.
+  std::vector<actor_entry*> waiting_actors_;
+  std::size_t waiting_cursor_ = 0;  // round-robin over waiting_actors_
+
+  slot_table<request> requests_;
+  deadline_heap<time_point> deadlines_;  // by request index
+  std::size_t queued_ = 0, in_flight_ = 0;
+
+  std::string meta_buf_;  // reused while encoding
+};
+
+}  // namespace troupe

@@ -1,0 +1,81 @@
+// A table of T with stable indices and generation-checked 64-bit ids.
+//
+// The broker hands a worker the id of a request's slot and later finds the
+// slot again from the id in the worker's REPLY. A slot is reused once its
+// request ends, so the id carries the slot's generation too: a late, stale
+// or forged id whose generation does not match finds nothing instead of a
+// newer request. Lookups are O(1) and allocate nothing; freed slots are
+// reused most recent first, so a busy broker keeps touching warm memory.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace troupe {
+
+template <class T>  // T: default-constructible
+class slot_table {
+ public:
+  using id_type = std::uint64_t;
+  static constexpr std::uint32_t no_index = 0xffffffff;
+
+  // Takes a free slot (growing the table when none is free) and returns its
+  // index. The slot's value is whatever its last user left there: callers
+  // reset what they use, so buffers inside T keep their capacity.
+  std::uint32_t acquire() {
+    std::uint32_t i;
+    if (free_.empty()) {
+      cells_.emplace_back();
+      i = static_cast<std::uint32_t>(cells_.size() - 1);
+    } else {
+      i = free_.back();
+      free_.pop_back();
+    }
+    cells_[i].live = true;
+    ++live_;
+    return i;
+  }
+
+  // Frees slot `i`: ids issued for it before no longer find it.
+  void release(std::uint32_t i) {
+    auto& c = cells_[i];
+    c.live = false;
+    ++c.generation;
+    --live_;
+    free_.push_back(i);
+  }
+
+  // The id naming slot `i` in its current generation. Never 0.
+  id_type id_of(std::uint32_t i) const { return (static_cast<id_type>(cells_[i].generation) << 32) | i; }
+  static std::uint32_t index_of(id_type id) { return static_cast<std::uint32_t>(id & 0xffffffff); }
+
+  // The live slot that `id` names, or nullptr (freed, reused, or never issued).
+  T* find(id_type id) {
+    const auto i = index_of(id);
+    if (i >= cells_.size()) return nullptr;
+    auto& c = cells_[i];
+    if (!c.live || c.generation != static_cast<std::uint32_t>(id >> 32)) return nullptr;
+    return &c.value;
+  }
+
+  bool live(std::uint32_t i) const { return i < cells_.size() && cells_[i].live; }
+  T& operator[](std::uint32_t i) { return cells_[i].value; }
+  const T& operator[](std::uint32_t i) const { return cells_[i].value; }
+
+  // Slots ever created (live or free): indices run below this.
+  std::uint32_t capacity() const { return static_cast<std::uint32_t>(cells_.size()); }
+  std::size_t live_count() const { return live_; }
+
+ private:
+  struct cell {
+    std::uint32_t generation = 1;  // from 1, so that no id is ever 0
+    bool live = false;
+    T value{};
+  };
+  std::vector<cell> cells_;
+  std::vector<std::uint32_t> free_;
+  std::size_t live_ = 0;
+};
+
+}  // namespace troupe

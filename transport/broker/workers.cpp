@@ -1,0 +1,177 @@
+// The worker table: registration (READY), liveness (HEARTBEAT), graceful
+// leaving (DISCONNECT) and removal, which answers every ask the worker held.
+#include <algorithm>
+
+#include "broker/core.hpp"
+
+namespace troupe {
+
+using protocol::command;
+using protocol::status;
+
+broker_core::actor_entry& broker_core::actor_named(std::string_view name) {
+  auto it = actors_.find(name);
+  if (it == actors_.end()) {
+    auto a = std::make_unique<actor_entry>();
+    a->index = static_cast<std::uint32_t>(actors_.size());
+    a->name = std::string(name);
+    it = actors_.emplace(a->name, std::move(a)).first;
+  }
+  return *it->second;
+}
+
+void broker_core::on_ready(std::string_view identity, const zmq::message_t& body, time_point now) {
+  auto info = protocol::decode_ready(body.data(), body.size());
+  if (!info) {
+    ++count_.dropped;
+    return;
+  }
+  const auto known = worker_by_identity_.find(identity);
+  const auto wi = known != worker_by_identity_.end() ? known->second : add_worker(identity);
+  auto& w = workers_[wi];
+  // A second READY replaces the names hosted. Keys of names it no longer
+  // hosts must not stay placed on it: they are released, and requests
+  // waiting here for them are routed again.
+  auto before = w.actors;
+  detach_from_actors(wi);
+  w.name = std::move(info->name);
+  w.pid = info->pid;
+  w.credits = static_cast<std::uint32_t>(info->credits);
+  w.draining = false;
+  w.last_seen = now;
+  attach_to_actors(wi, info->actors);
+  std::erase_if(before, [&](actor_entry* a) { return w.hosts_actor(*a); });
+  if (!before.empty()) {
+    forget_keys(wi, before);
+    std::deque<std::uint64_t> waiting;
+    waiting.swap(w.keyed_queue);
+    for (const auto id : waiting) {
+      auto* r = requests_.find(id);
+      if (!r) continue;
+      if (w.hosts_actor(*r->actor)) {
+        w.keyed_queue.push_back(id);
+      } else {
+        route(slot_table<request>::index_of(id), now);
+      }
+    }
+  }
+  for (auto* a : workers_[wi].actors) place_waiting_keys(*a, now);
+  pump(wi, now);
+}
+
+std::uint32_t broker_core::add_worker(std::string_view identity) {
+  std::uint32_t wi;
+  if (free_workers_.empty()) {
+    workers_.emplace_back();
+    wi = static_cast<std::uint32_t>(workers_.size() - 1);
+  } else {
+    wi = free_workers_.back();
+    free_workers_.pop_back();
+  }
+  auto& w = workers_[wi];
+  w.in_use = true;
+  w.identity = std::string(identity);
+  w.in_flight = 0;
+  w.keys = 0;
+  worker_by_identity_.emplace(w.identity, wi);
+  return wi;
+}
+
+void broker_core::attach_to_actors(std::uint32_t wi, const std::vector<std::string>& names) {
+  auto& w = workers_[wi];
+  for (const auto& name : names) {
+    auto& a = actor_named(name);
+    if (a.index >= w.hosts.size()) w.hosts.resize(actors_.size(), 0);
+    if (w.hosts[a.index]) continue;  // listed twice
+    w.hosts[a.index] = 1;
+    w.actors.push_back(&a);
+    a.workers.push_back(wi);
+  }
+}
+
+void broker_core::detach_from_actors(std::uint32_t wi) {
+  auto& w = workers_[wi];
+  std::fill(w.hosts.begin(), w.hosts.end(), 0);
+  for (auto* a : w.actors) {
+    auto& ws = a->workers;
+    ws.erase(std::remove(ws.begin(), ws.end(), wi), ws.end());
+    if (a->cursor >= ws.size()) a->cursor = 0;
+  }
+  w.actors.clear();
+}
+
+// Releases the keys of `actors` placed on worker `wi`. O(keys of those
+// actors): for removals and re-registrations, never per request.
+void broker_core::forget_keys(std::uint32_t wi, const std::vector<actor_entry*>& actors) {
+  auto& w = workers_[wi];
+  for (auto* a : actors) {
+    if (w.keys == 0) return;
+    w.keys -= a->keys.erase_if([&](std::string_view, const placement& p) { return p.worker == wi; });
+  }
+}
+
+// Forgets a worker: answers what it held with worker_lost (unless it left
+// gracefully and held nothing), and routes its waiting keyed requests again.
+void broker_core::remove_worker(std::uint32_t wi, time_point now) {
+  auto& w = workers_[wi];
+  for (std::uint32_t ri = 0; ri < requests_.capacity(); ++ri) {
+    if (!requests_.live(ri)) continue;
+    auto& r = requests_[ri];
+    if (r.state != request_state::in_flight || r.worker != wi) continue;
+    if (!r.tell && !r.answered)
+      reply_error(r.client, r.client_id, status::worker_lost,
+                  "worker '" + w.name + "' was lost while handling the request");
+    release(ri);
+  }
+  // Forget its keys now rather than on their next request, so the broker's
+  // memory for keys follows the live workers.
+  forget_keys(wi, w.actors);
+  w.keys = 0;
+  detach_from_actors(wi);
+  worker_by_identity_.erase(w.identity);
+  std::deque<std::uint64_t> waiting;
+  waiting.swap(w.keyed_queue);
+  w.in_use = false;
+  ++w.generation;  // invalidates any placement still naming it
+  w.in_flight = 0;
+  free_workers_.push_back(wi);
+  for (const auto id : waiting)
+    if (requests_.find(id)) route(slot_table<request>::index_of(id), now);  // still counted as queued
+}
+
+// A HEARTBEAT from a worker's heartbeat socket names the worker's work
+// socket. It is answered on the socket it came from, so the worker knows
+// we are alive; DISCONNECT there says we do not know that worker.
+void broker_core::on_heartbeat_for(std::string_view sender, const zmq::message_t& named, time_point now) {
+  const std::string_view worker_id(static_cast<const char*>(named.data()), named.size());
+  const auto it = worker_by_identity_.find(worker_id);
+  if (it == worker_by_identity_.end()) {
+    send_command(sender, command::disconnect);
+    return;
+  }
+  workers_[it->second].last_seen = now;
+  send_command(sender, command::heartbeat);
+}
+
+void broker_core::on_worker_disconnect(std::uint32_t wi, time_point now) {
+  auto& w = workers_[wi];
+  w.draining = true;
+  send_command(w.identity, command::disconnect);
+  if (w.in_flight == 0) remove_worker(wi, now);
+}
+
+void broker_core::send_heartbeats(time_point now) {
+  const auto expiry = opt_.heartbeat * opt_.liveness;
+  for (std::uint32_t wi = 0; wi < workers_.size(); ++wi) {
+    auto& w = workers_[wi];
+    if (!w.in_use) continue;
+    if (now - w.last_seen > expiry) {
+      remove_worker(wi, now);
+      continue;
+    }
+    send_command(w.identity, command::heartbeat);
+  }
+  next_heartbeat_ = now + opt_.heartbeat;
+}
+
+}  // namespace troupe
