@@ -64,6 +64,8 @@ class BrokerCore : public ::testing::Test {
     core = std::make_unique<broker_core>(opt, now);
   }
   void SetUp() override { start(); }
+  // Whatever a test did, the core's tables must still agree.
+  void TearDown() override { EXPECT_EQ(core->audit(), ""); }
 
   // Delivers a message made of a header and body frames.
   void deliver(const std::string& peer, command c, const std::vector<std::string>& body) {
@@ -110,6 +112,7 @@ class BrokerCore : public ::testing::Test {
 
   // Everything sent since the last call.
   std::vector<sent> take() {
+    EXPECT_EQ(core->audit(), "");
     std::vector<sent> all;
     for (auto& m : core->out().messages()) {
       sent s{m.to, m.command, m.meta, std::nullopt};

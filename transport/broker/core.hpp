@@ -72,6 +72,14 @@ class broker_core {
   std::size_t queued() const { return queued_; }
   std::size_t in_flight() const { return in_flight_; }
   std::size_t live_workers() const { return worker_by_identity_.size(); }
+  std::size_t names() const { return actors_.size(); }
+  // Keys placed on live workers. O(names): for tests and stats, not per request.
+  std::size_t placed_keys() const;
+
+  // Checks that the core's tables agree with each other (counts, queues,
+  // placements, credits). Returns what is wrong, or an empty string. O(size
+  // of everything): for tests and fuzzers.
+  std::string audit() const;
 
  private:
   struct actor_entry;

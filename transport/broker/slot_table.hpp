@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace troupe {
@@ -51,10 +52,11 @@ class slot_table {
   static std::uint32_t index_of(id_type id) { return static_cast<std::uint32_t>(id & 0xffffffff); }
 
   // The live slot that `id` names, or nullptr (freed, reused, or never issued).
-  T* find(id_type id) {
+  T* find(id_type id) { return const_cast<T*>(std::as_const(*this).find(id)); }
+  const T* find(id_type id) const {
     const auto i = index_of(id);
     if (i >= cells_.size()) return nullptr;
-    auto& c = cells_[i];
+    const auto& c = cells_[i];
     if (!c.live || c.generation != static_cast<std::uint32_t>(id >> 32)) return nullptr;
     return &c.value;
   }

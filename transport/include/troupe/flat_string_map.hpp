@@ -82,6 +82,11 @@ class flat_string_map {
     for (auto& s : slots_)
       if (s.tag != 0) fn(std::string_view(s.key), s.value);
   }
+  template <class Fn>
+  void for_each(Fn fn) const {
+    for (const auto& s : slots_)
+      if (s.tag != 0) fn(std::string_view(s.key), s.value);
+  }
 
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }

@@ -1,0 +1,64 @@
+// Consistency checks over the core's tables, for unit tests and fuzzers:
+// what the routing code keeps in several places must agree.
+#include <algorithm>
+#include <unordered_set>
+
+#include "broker/core.hpp"
+
+namespace troupe {
+
+std::size_t broker_core::placed_keys() const {
+  std::size_t n = 0;
+  for (const auto& [name, a] : actors_) n += a->keys.size();
+  return n;
+}
+
+std::string broker_core::audit() const {
+  if (queued_ + in_flight_ != requests_.live_count()) return "queued + in_flight != live requests";
+  std::size_t in_flight = 0, worker_keys = 0, queued_ids = 0;
+  std::unordered_set<std::uint64_t> seen;
+  auto check_queue = [&](const std::deque<std::uint64_t>& q, const char* which) -> std::string {
+    for (const auto id : q) {
+      if (!seen.insert(id).second) return std::string("a request waits twice, in ") + which;
+      const auto* r = requests_.find(id);
+      if (!r) return std::string("a stale id waits in ") + which;
+      if (r->state != request_state::queued) return std::string("an in-flight request waits in ") + which;
+      ++queued_ids;
+    }
+    return {};
+  };
+  for (std::uint32_t wi = 0; wi < workers_.size(); ++wi) {
+    const auto& w = workers_[wi];
+    if (!w.in_use) {
+      if (w.keys || w.in_flight || !w.keyed_queue.empty()) return "a removed worker holds keys or requests";
+      continue;
+    }
+    in_flight += w.in_flight;
+    worker_keys += w.keys;
+    for (const auto* a : w.actors)
+      if (std::find(a->workers.begin(), a->workers.end(), wi) == a->workers.end())
+        return "worker '" + w.name + "' is missing from the workers of '" + a->name + "'";
+    if (auto e = check_queue(w.keyed_queue, "a keyed queue"); !e.empty()) return e;
+  }
+  if (in_flight != in_flight_) return "workers' in_flight do not add up";
+  for (const auto& [name, a] : actors_) {
+    if (auto e = check_queue(a->queue, "a name's queue"); !e.empty()) return e;
+    if (!a->queue.empty() && !a->listed) return "'" + name + "' has waiting requests but is not listed";
+    for (const auto wi : a->workers)
+      if (wi >= workers_.size() || !workers_[wi].in_use || !workers_[wi].hosts_actor(*a))
+        return "'" + name + "' lists a worker that does not host it";
+    std::string bad;
+    a->keys.for_each([&](std::string_view key, const placement& p) {
+      if (bad.empty() && !placement_valid(p))
+        bad = "key '" + name + "/" + std::string(key) + "' names no live worker";
+      if (bad.empty() && !workers_[p.worker].hosts_actor(*a))
+        bad = "key '" + name + "/" + std::string(key) + "' is placed on a worker not hosting it";
+    });
+    if (!bad.empty()) return bad;
+  }
+  if (worker_keys != placed_keys()) return "workers' key counts do not add up";
+  if (queued_ids != queued_) return "queued requests missing from every queue";
+  return {};
+}
+
+}  // namespace troupe
