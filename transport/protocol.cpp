@@ -2,6 +2,8 @@
 
 #include <msgpack.hpp>
 
+#include <algorithm>
+
 #include "wire_reader.hpp"
 
 namespace troupe::protocol {
@@ -23,7 +25,66 @@ bool name_char(char c) {
          c == '.';
 }
 
+// Length of the well-formed UTF-8 sequence starting at p[0] (Unicode table
+// 3-7), or 0 if there is none; `left` bytes are readable.
+std::size_t utf8_sequence(const unsigned char* p, std::size_t left) {
+  const unsigned char b = p[0];
+  if (b < 0x80) return 1;
+  std::size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xbf;  // the range of the second byte
+  if (b >= 0xc2 && b <= 0xdf) {
+    n = 2;
+  } else if (b >= 0xe0 && b <= 0xef) {
+    n = 3;
+    if (b == 0xe0) lo = 0xa0;  // overlong
+    if (b == 0xed) hi = 0x9f;  // surrogates
+  } else if (b >= 0xf0 && b <= 0xf4) {
+    n = 4;
+    if (b == 0xf0) lo = 0x90;  // overlong
+    if (b == 0xf4) hi = 0x8f;  // above U+10FFFF
+  } else {
+    return 0;  // continuation byte, overlong lead (c0, c1) or f5..ff
+  }
+  if (left < n || p[1] < lo || p[1] > hi) return 0;
+  for (std::size_t i = 2; i < n; ++i)
+    if (p[i] < 0x80 || p[i] > 0xbf) return 0;
+  return n;
+}
+
 }  // namespace
+
+bool valid_utf8(std::string_view text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t size = text.size();
+  for (std::size_t i = 0; i < size;) {
+    if (p[i] < 0x80) {  // ASCII, the common case for names, keys and methods
+      ++i;
+      continue;
+    }
+    const auto n = utf8_sequence(p + i, size - i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string to_valid_utf8(std::string_view text) {
+  static constexpr std::string_view replacement = "\xef\xbf\xbd";  // U+FFFD
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    const auto n = utf8_sequence(p + i, text.size() - i);
+    if (n == 0) {
+      out.append(replacement);
+      ++i;
+    } else {
+      out.append(text.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
 
 std::array<char, header_size> header(command c) {
   return {'T', 'R', 'P', static_cast<char>(version), static_cast<char>(c)};
@@ -53,7 +114,7 @@ bool valid_actor_name(std::string_view name) {
 }
 
 bool valid_method_name(std::string_view method) {
-  return !method.empty() && method.size() <= limits::max_method_bytes;
+  return !method.empty() && method.size() <= limits::max_method_bytes && valid_utf8(method);
 }
 
 std::optional<address_parts> split_address(std::string_view address) {
@@ -62,7 +123,8 @@ std::optional<address_parts> split_address(std::string_view address) {
   parts.name = address.substr(0, slash);
   if (slash != std::string_view::npos) {
     parts.key = address.substr(slash + 1);
-    if (parts.key.empty() || parts.key.size() > limits::max_key_bytes) return std::nullopt;
+    if (parts.key.empty() || parts.key.size() > limits::max_key_bytes || !valid_utf8(parts.key))
+      return std::nullopt;
   }
   // The management actor's name is the one allowed exception to the charset.
   if (parts.name != management_actor && !valid_actor_name(parts.name)) return std::nullopt;
@@ -94,7 +156,7 @@ std::optional<reply_meta> decode_reply_meta(const void* data, std::size_t size) 
   if (!n || *n != 2) return std::nullopt;
   auto id = r.uint();
   auto st = r.str();
-  if (!id || !st || !r.at_end()) return std::nullopt;
+  if (!id || !st || !valid_utf8(*st) || !r.at_end()) return std::nullopt;
   return reply_meta{*id, *st};
 }
 
@@ -103,24 +165,36 @@ std::optional<ready_info> decode_ready(const void* data, std::size_t size) {
   auto n = r.map_header();
   if (!n) return std::nullopt;
   ready_info info;
-  bool have_credits = false, have_actors = false;
+  // A repeated key is malformed: otherwise a READY could repeat `actors` and
+  // register any number of names past the per-array bound. The known keys
+  // are tracked here; unknown ones are kept (as views into the frame) and
+  // compared once at the end.
+  enum : unsigned { seen_name = 1, seen_pid = 2, seen_credits = 4, seen_actors = 8 };
+  unsigned seen = 0;
+  auto first_time = [&seen](unsigned bit) {
+    const bool fresh = (seen & bit) == 0;
+    seen |= bit;
+    return fresh;
+  };
+  std::vector<std::string_view> unknown_keys;
   for (std::uint32_t i = 0; i < *n; ++i) {
     auto key = r.str();
-    if (!key) return std::nullopt;
+    if (!key || !valid_utf8(*key)) return std::nullopt;
     if (*key == "name") {
       auto v = r.str();
-      if (!v || v->size() > 128) return std::nullopt;
+      if (!first_time(seen_name) || !v || v->empty() || v->size() > 128 || !valid_utf8(*v))
+        return std::nullopt;
       info.name = *v;
     } else if (*key == "pid") {
       auto v = r.uint();
-      if (!v) return std::nullopt;
+      if (!first_time(seen_pid) || !v) return std::nullopt;
       info.pid = *v;
     } else if (*key == "credits") {
       auto v = r.uint();
-      if (!v || *v < 1 || *v > 100000) return std::nullopt;
+      if (!first_time(seen_credits) || !v || *v < 1 || *v > 100000) return std::nullopt;
       info.credits = *v;
-      have_credits = true;
     } else if (*key == "actors") {
+      if (!first_time(seen_actors)) return std::nullopt;
       auto count = r.array_header();
       if (!count || *count < 1 || *count > 10000) return std::nullopt;
       info.actors.reserve(*count);
@@ -129,12 +203,14 @@ std::optional<ready_info> decode_ready(const void* data, std::size_t size) {
         if (!name || !valid_actor_name(*name)) return std::nullopt;
         info.actors.emplace_back(*name);
       }
-      have_actors = true;
-    } else if (!r.skip()) {  // unknown keys are ignored for forward compatibility
-      return std::nullopt;
+    } else {  // unknown keys are ignored for forward compatibility
+      unknown_keys.push_back(*key);
+      if (!r.skip()) return std::nullopt;
     }
   }
-  if (!have_credits || !have_actors || !r.at_end()) return std::nullopt;
+  if ((seen & seen_credits) == 0 || (seen & seen_actors) == 0 || !r.at_end()) return std::nullopt;
+  std::sort(unknown_keys.begin(), unknown_keys.end());
+  if (std::adjacent_find(unknown_keys.begin(), unknown_keys.end()) != unknown_keys.end()) return std::nullopt;
   return info;
 }
 
@@ -182,7 +258,11 @@ void encode_str(std::string& out, std::string_view text) {
   out.clear();
   string_sink sink{out};
   msgpack::packer<string_sink> pk(sink);
-  pk.pack(text);
+  if (valid_utf8(text)) {
+    pk.pack(text);
+  } else {  // rare: only an error message echoing bad input gets here
+    pk.pack(to_valid_utf8(text));
+  }
 }
 
 }  // namespace troupe::protocol

@@ -57,25 +57,33 @@ std::optional<std::uint64_t> wire_reader::uint() {
     ++pos_;
     return b;
   }
+  // Any integer encoding of a value in range is accepted, not only the
+  // shortest: several MessagePack libraries write typed 64-bit integers as
+  // int64, or a small value as int8. Only the value decides, so a signed
+  // encoding is fine as long as the value is not negative.
   std::size_t n = 0;
+  bool is_signed = false;
   switch (b) {
-    case 0xcc:
-      n = 1;
-      break;
+    case 0xcc:  // uint 8..64
     case 0xcd:
-      n = 2;
-      break;
     case 0xce:
-      n = 4;
-      break;
     case 0xcf:
-      n = 8;
+      n = std::size_t{1} << (b - 0xcc);
+      break;
+    case 0xd0:  // int 8..64
+    case 0xd1:
+    case 0xd2:
+    case 0xd3:
+      n = std::size_t{1} << (b - 0xd0);
+      is_signed = true;
       break;
     default:
-      return std::nullopt;
+      return std::nullopt;  // negative fixint, or not an integer
   }
   ++pos_;
-  return be(n);
+  auto v = be(n);
+  if (v && is_signed && (*v >> (8 * n - 1)) != 0) return std::nullopt;  // sign bit set: negative
+  return v;
 }
 
 std::optional<std::string_view> wire_reader::str() {

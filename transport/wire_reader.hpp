@@ -18,7 +18,10 @@ class wire_reader {
 
   std::optional<std::uint32_t> array_header();
   std::optional<std::uint32_t> map_header();
+  // A non-negative integer in any of MessagePack's integer encodings
+  // (fixint, uint 8..64, int 8..64); a negative value is not a uint.
   std::optional<std::uint64_t> uint();
+  // The bytes of a str; whether they are UTF-8 is the caller's check.
   std::optional<std::string_view> str();
   // Skips one value of any type, nested at most `depth` levels.
   bool skip(int depth = 8);

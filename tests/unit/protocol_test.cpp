@@ -2,8 +2,11 @@
 // test vectors in tests/vectors that the Python suite checks too.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
+#include <set>
 
 #include "troupe/protocol.hpp"
 
@@ -197,6 +200,254 @@ TEST(Status, NamesAreStable) {
   EXPECT_FALSE(status_from_string("nope"));
 }
 
+// [id, "a", "m", flags, timeout] with each integer given as raw msgpack.
+std::string meta_with(std::string_view id, std::string_view flags, std::string_view timeout) {
+  return std::string("\x95") + std::string(id) +
+         "\xa1"
+         "a"
+         "\xa1"
+         "m" +
+         std::string(flags) + std::string(timeout);
+}
+
+TEST(RequestMeta, AcceptsEveryIntegerEncodingOfANonNegativeValue) {
+  using namespace std::string_literals;
+  const std::vector<std::pair<std::string, std::uint64_t>> encodings = {
+      {"\x07"s, 7},
+      {"\xcc\x07"s, 7},
+      {"\xcd\x00\x07"s, 7},
+      {"\xce\x00\x00\x00\x07"s, 7},
+      {"\xcf\x00\x00\x00\x00\x00\x00\x00\x07"s, 7},
+      {"\xd0\x07"s, 7},
+      {"\xd1\x00\x07"s, 7},
+      {"\xd2\x00\x00\x00\x07"s, 7},
+      {"\xd3\x00\x00\x00\x00\x00\x00\x00\x07"s, 7},
+      {"\xd0\x7f"s, 127},
+      {"\xd1\x7f\xff"s, 32767},
+      {"\xd2\x7f\xff\xff\xff"s, 2147483647},
+      {"\xd3\x7f\xff\xff\xff\xff\xff\xff\xff"s, 9223372036854775807ULL},
+      {"\xcf\xff\xff\xff\xff\xff\xff\xff\xff"s, 18446744073709551615ULL},
+      {"\xd0\x00"s, 0},
+  };
+  for (const auto& [bytes, value] : encodings) {
+    // The same encoding in each integer field: id, flags, timeout_ms.
+    for (int field = 0; field < 3; ++field) {
+      const auto b =
+          meta_with(field == 0 ? bytes : "\x01"s, field == 1 ? bytes : "\x00"s, field == 2 ? bytes : "\x00"s);
+      auto m = decode_request_meta(b.data(), b.size());
+      ASSERT_TRUE(m) << "field " << field << " encoding "
+                     << static_cast<int>(static_cast<unsigned char>(bytes[0]));
+      EXPECT_EQ(field == 0 ? m->id : field == 1 ? m->flags : m->timeout_ms, value);
+    }
+  }
+}
+
+TEST(RequestMeta, RejectsNegativeIntegersInEveryEncoding) {
+  using namespace std::string_literals;
+  for (const auto& negative :
+       {"\xff"s, "\xe0"s, "\xd0\xff"s, "\xd0\x80"s, "\xd1\xff\xff"s, "\xd1\x80\x00"s, "\xd2\x80\x00\x00\x00"s,
+        "\xd3\xff\xff\xff\xff\xff\xff\xff\xff"s, "\xd3\x80\x00\x00\x00\x00\x00\x00\x00"s}) {
+    for (int field = 0; field < 3; ++field) {
+      const auto b = meta_with(field == 0 ? negative : "\x01"s, field == 1 ? negative : "\x00"s,
+                               field == 2 ? negative : "\x00"s);
+      EXPECT_FALSE(decode_request_meta(b.data(), b.size())) << "field " << field;
+    }
+  }
+  // Truncated signed encodings, and a float where an integer belongs.
+  EXPECT_FALSE(decode_request_meta(std::string("\x95\xd3\x00\x00", 4).data(), 4));
+  const auto as_float = meta_with("\xcb\x40\x1c\x00\x00\x00\x00\x00\x00"s, "\x00"s, "\x00"s);
+  EXPECT_FALSE(decode_request_meta(as_float.data(), as_float.size()));
+}
+
+TEST(ReplyMeta, AcceptsSignedIdsAndRejectsNegativeOnesAndNonUtf8Status) {
+  auto id_of = [](const std::string& b) -> std::optional<std::uint64_t> {
+    auto m = decode_reply_meta(b.data(), b.size());
+    return m ? std::optional(m->id) : std::nullopt;
+  };
+  EXPECT_EQ(id_of(std::string("\x92\xd3\0\0\0\0\0\0\0\x2a\xa2ok", 13)), 42u);
+  EXPECT_EQ(id_of(std::string("\x92\xd0\x2a\xa2ok", 6)), 42u);
+  EXPECT_EQ(id_of(std::string("\x92\xd1\x01\x00\xa2ok", 7)), 256u);
+  EXPECT_FALSE(id_of(std::string("\x92\xd0\xd6\xa2ok", 6)));  // -42
+  EXPECT_FALSE(id_of(std::string("\x92\x2a\xa2o\xff", 6)));   // status not UTF-8
+}
+
+TEST(Utf8, AcceptsWellFormedAndRejectsEverythingElse) {
+  for (std::string_view ok :
+       {"", "plain ascii", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xed\x9f\xbf" /* U+D7FF */,
+        "\xee\x80\x80" /* U+E000 */, "\xf4\x8f\xbf\xbf" /* U+10FFFF */, "\xc2\x80", "\xe0\xa0\x80",
+        "\xf0\x90\x80\x80"})
+    EXPECT_TRUE(valid_utf8(ok)) << ok;
+  for (std::string_view bad : {
+           "\xff",
+           "\xfe",
+           "\x80",  // never a lead byte
+           "\xc0\xaf",
+           "\xc1\xbf",  // overlong 2-byte
+           "\xe0\x80\xaf",
+           "\xe0\x9f\xbf",  // overlong 3-byte
+           "\xf0\x80\x80\xaf",
+           "\xf0\x8f\xbf\xbf",  // overlong 4-byte
+           "\xed\xa0\x80",
+           "\xed\xbf\xbf",  // surrogates
+           "\xf4\x90\x80\x80",
+           "\xf5\x80\x80\x80",  // above U+10FFFF
+           "\xc3",
+           "\xe2\x82",
+           "\xf0\x9f\x98",  // truncated
+           "\xc3\x28",
+           "\xe2\x28\xa1",
+           "a\xe2\x82\x28",  // bad continuation
+       })
+    EXPECT_FALSE(valid_utf8(bad)) << testing::PrintToString(std::string(bad));
+}
+
+TEST(Utf8, ReplacementKeepsGoodTextAndReplacesEachBadByte) {
+  EXPECT_EQ(to_valid_utf8("caf\xc3\xa9"), "caf\xc3\xa9");
+  EXPECT_EQ(to_valid_utf8("a\xff\xfe"
+                          "b"),
+            "a\xef\xbf\xbd\xef\xbf\xbd"
+            "b");
+  EXPECT_EQ(to_valid_utf8("\xe2\x82"), "\xef\xbf\xbd\xef\xbf\xbd");
+  EXPECT_TRUE(valid_utf8(to_valid_utf8("\xed\xa0\x80\xc0\xaf\xf4\x90\x80\x80")));
+}
+
+TEST(Utf8, EncodeStrNeverWritesInvalidUtf8) {
+  EXPECT_EQ(str("no method 'sq\xff'"), str("no method 'sq\xef\xbf\xbd'"));
+  EXPECT_EQ(str("caf\xc3\xa9"), std::string("\xa5"
+                                            "caf\xc3\xa9"));
+}
+
+TEST(Address, KeysAndMethodsMustBeUtf8) {
+  EXPECT_TRUE(split_address("counter/caf\xc3\xa9"));
+  EXPECT_TRUE(split_address("counter/\xf0\x9f\x98\x80"));
+  EXPECT_FALSE(split_address("squares/\xff\xfe"));
+  EXPECT_FALSE(split_address("counter/a\xc0\xaf"));
+  EXPECT_FALSE(split_address("counter/\xed\xa0\x80"));
+  EXPECT_FALSE(split_address("squ\xc3\xa9res"));  // names are ASCII only
+  EXPECT_TRUE(valid_method_name("caf\xc3\xa9"));
+  EXPECT_FALSE(valid_method_name("square\xed\xa0\x80"));
+  EXPECT_FALSE(valid_method_name("\xff"));
+}
+
+// A READY map holding `entries` (already encoded key/value pairs).
+std::string ready_map(const std::vector<std::string>& entries) {
+  std::string out;
+  const auto n = entries.size();
+  if (n < 16) {
+    out.push_back(static_cast<char>(0x80 | n));
+  } else {
+    out += "\xde";
+    out.push_back(static_cast<char>(n >> 8));
+    out.push_back(static_cast<char>(n & 0xff));
+  }
+  for (const auto& e : entries) out += e;
+  return out;
+}
+
+std::string kv(std::string_view key, std::string_view encoded_value) {
+  return str(key) + std::string(encoded_value);
+}
+
+// A msgpack str holding exactly these bytes, UTF-8 or not (encode_str
+// would repair them), up to 255 bytes.
+std::string raw_str(std::string_view bytes) {
+  std::string out = "\xd9";
+  out.push_back(static_cast<char>(bytes.size()));
+  out.append(bytes);
+  return out;
+}
+
+// An array32 of `count` distinct actor names a0, a1, ...
+std::string actors_array(std::size_t count) {
+  std::string out = "\xdd";
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((count >> shift) & 0xff));
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto digits = std::to_string(i);
+    out.push_back(static_cast<char>(0xa0 | (1 + digits.size())));
+    out.push_back('a');
+    out.append(digits);
+  }
+  return out;
+}
+
+TEST(Ready, RejectsEveryRepeatedKey) {
+  const std::map<std::string, std::string> fields = {{"name", str("w")},
+                                                     {"pid", "\x01"},
+                                                     {"credits", "\x01"},
+                                                     {"actors",
+                                                      "\x91\xa1"
+                                                      "a"}};
+  auto with = [&](const std::string& repeated) {
+    std::vector<std::string> entries;
+    for (const auto& [k, v] : fields) entries.push_back(kv(k, v));
+    entries.push_back(kv(repeated, fields.at(repeated)));
+    return ready_map(entries);
+  };
+  for (const auto& [key, value] : fields) {
+    const auto b = with(key);
+    EXPECT_FALSE(decode_ready(b.data(), b.size())) << key << " twice";
+  }
+  // Unknown keys are ignored, but not repeated.
+  std::vector<std::string> entries;
+  for (const auto& [k, v] : fields) entries.push_back(kv(k, v));
+  entries.push_back(kv("future", "\x01"));
+  entries.push_back(kv("other", "\x01"));
+  const auto distinct = ready_map(entries);
+  EXPECT_TRUE(decode_ready(distinct.data(), distinct.size()));
+  entries.push_back(kv("future", "\x02"));
+  const auto twice = ready_map(entries);
+  EXPECT_FALSE(decode_ready(twice.data(), twice.size()));
+}
+
+// Fuzzing finding (issue 16): {"credits": 1, "actors": [10,000 names],
+// "actors": ["b"]} registered 10,001 names; each array was within its bound.
+TEST(Ready, RepeatedActorsCannotRegisterPastTheBound) {
+  const auto at_bound = ready_map({kv("credits", "\x01"), kv("actors", actors_array(10000))});
+  auto info = decode_ready(at_bound.data(), at_bound.size());
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->actors.size(), 10000u);
+
+  const auto over = ready_map({kv("credits", "\x01"), kv("actors", actors_array(10001))});
+  EXPECT_FALSE(decode_ready(over.data(), over.size()));
+
+  const auto repeated = ready_map({kv("credits", "\x01"), kv("actors", actors_array(10000)),
+                                   kv("actors",
+                                      "\x91\xa1"
+                                      "b")});
+  EXPECT_FALSE(decode_ready(repeated.data(), repeated.size()));
+}
+
+TEST(Ready, NameMustBeOneTo128BytesOfUtf8AndIntegersNonNegative) {
+  auto ready_named = [](std::string_view name) {
+    return ready_map({kv("name", raw_str(name)), kv("credits", "\x01"),
+                      kv("actors",
+                         "\x91\xa1"
+                         "a")});
+  };
+  for (const auto& ok : std::vector<std::string>{"w", "w\xc3\xa9", std::string(128, 'w')}) {
+    const auto b = ready_named(ok);
+    EXPECT_TRUE(decode_ready(b.data(), b.size())) << ok;
+  }
+  for (const auto& bad :
+       {std::string(), std::string(129, 'w'), std::string("w\x80"), std::string("\xed\xa0\x80")}) {
+    const auto b = ready_named(bad);
+    EXPECT_FALSE(decode_ready(b.data(), b.size())) << bad.size() << " bytes";
+  }
+  using namespace std::string_literals;
+  const auto signed_ok = ready_map({kv("pid", "\xd2\x00\x00\x10\x92"s), kv("credits", "\xd0\x10"),
+                                    kv("actors",
+                                       "\x91\xa1"
+                                       "a")});
+  auto info = decode_ready(signed_ok.data(), signed_ok.size());
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->pid, 4242u);
+  EXPECT_EQ(info->credits, 16u);
+  const auto negative = ready_map({kv("credits", "\xd0\xff"), kv("actors",
+                                                                 "\x91\xa1"
+                                                                 "a")});
+  EXPECT_FALSE(decode_ready(negative.data(), negative.size()));
+}
+
 // Random bytes never crash the decoders (and almost never parse).
 TEST(Decoders, SurviveRandomInput) {
   std::mt19937 rng(12345);
@@ -260,6 +511,121 @@ TEST(Vectors, DecodeWithTheCppDecoder) {
   auto info = decode_ready(ready[1].data(), ready[1].size());
   ASSERT_TRUE(info);
   EXPECT_EQ(info->credits, 16u);
+}
+
+// The accept_* vectors (integers in wider or signed encodings) and the
+// shortest-form vector each must decode to the same message as.
+const std::map<std::string, std::string> accept_vectors = {
+    {"accept_request_uint8", "request_tell"}, {"accept_request_int8", "request_tell"},
+    {"accept_request_uint16", "request_ask"}, {"accept_request_uint32", "request_ask"},
+    {"accept_request_uint64", "request_ask"}, {"accept_request_int16", "request_ask"},
+    {"accept_request_int32", "request_ask"},  {"accept_request_int64", "request_ask"},
+    {"accept_request_mixed", "request_ask"},  {"accept_reply_uint8", "reply_ok"},
+    {"accept_reply_uint16", "reply_ok"},      {"accept_reply_uint32", "reply_ok"},
+    {"accept_reply_uint64", "reply_ok"},      {"accept_reply_int8", "reply_ok"},
+    {"accept_reply_int16", "reply_ok"},       {"accept_reply_int32", "reply_ok"},
+    {"accept_reply_int64", "reply_ok"},       {"accept_ready_signed_ints", "ready"},
+};
+
+// The reject_* vectors and how a REQUEST among them is refused: its meta
+// cannot be read (bad_request with id 0), or it can and its address or
+// method is malformed (bad_request with the request's id).
+enum class refusal { meta_unreadable, bad_address, bad_method, malformed };
+const std::map<std::string, refusal> reject_vectors = {
+    {"reject_request_negative_id", refusal::meta_unreadable},
+    {"reject_request_negative_flags", refusal::meta_unreadable},
+    {"reject_request_negative_timeout", refusal::meta_unreadable},
+    {"reject_request_address_not_utf8", refusal::bad_address},
+    {"reject_request_key_overlong_utf8", refusal::bad_address},
+    {"reject_request_method_not_utf8", refusal::bad_method},
+    {"reject_reply_negative_id", refusal::malformed},
+    {"reject_reply_status_not_utf8", refusal::malformed},
+    {"reject_ready_repeated_actors", refusal::malformed},
+    {"reject_ready_repeated_unknown_key", refusal::malformed},
+    {"reject_ready_name_not_utf8", refusal::malformed},
+    {"reject_ready_negative_credits", refusal::malformed},
+};
+
+TEST(Vectors, EveryAcceptAndRejectVectorIsChecked) {
+  std::set<std::string> on_disk, known;
+  for (const auto& entry : std::filesystem::directory_iterator(TROUPE_VECTORS_DIR)) {
+    const auto stem = entry.path().stem().string();
+    if (entry.path().extension() == ".hex" && (stem.starts_with("accept_") || stem.starts_with("reject_")))
+      on_disk.insert(stem);
+  }
+  for (const auto& [name, twin] : accept_vectors) known.insert(name);
+  for (const auto& [name, how] : reject_vectors) known.insert(name);
+  EXPECT_EQ(on_disk, known);
+}
+
+TEST(Vectors, AcceptVectorsDecodeLikeTheirShortestForm) {
+  for (const auto& [name, twin_name] : accept_vectors) {
+    SCOPED_TRACE(name);
+    const auto v = read_vector(name);
+    const auto twin = read_vector(twin_name);
+    ASSERT_EQ(v.size(), twin.size());
+    ASSERT_EQ(v[0], twin[0]);
+    EXPECT_NE(v[1], twin[1]);  // a different encoding...
+    switch (*parse_header(v[0].data(), v[0].size())) {
+      case command::request: {  // ...of the same values
+        auto m = decode_request_meta(v[1].data(), v[1].size());
+        auto t = decode_request_meta(twin[1].data(), twin[1].size());
+        ASSERT_TRUE(m && t);
+        EXPECT_EQ(std::tie(m->id, m->address, m->method, m->flags, m->timeout_ms),
+                  std::tie(t->id, t->address, t->method, t->flags, t->timeout_ms));
+        EXPECT_EQ(v[2], twin[2]);
+        break;
+      }
+      case command::reply: {
+        auto m = decode_reply_meta(v[1].data(), v[1].size());
+        auto t = decode_reply_meta(twin[1].data(), twin[1].size());
+        ASSERT_TRUE(m && t);
+        EXPECT_EQ(std::tie(m->id, m->status_text), std::tie(t->id, t->status_text));
+        EXPECT_EQ(v[2], twin[2]);
+        break;
+      }
+      case command::ready: {
+        auto m = decode_ready(v[1].data(), v[1].size());
+        auto t = decode_ready(twin[1].data(), twin[1].size());
+        ASSERT_TRUE(m && t);
+        EXPECT_EQ(std::tie(m->name, m->pid, m->credits, m->actors),
+                  std::tie(t->name, t->pid, t->credits, t->actors));
+        break;
+      }
+      default:
+        ADD_FAILURE() << "unexpected command";
+    }
+  }
+}
+
+TEST(Vectors, RejectVectorsAreRefused) {
+  for (const auto& [name, how] : reject_vectors) {
+    SCOPED_TRACE(name);
+    const auto v = read_vector(name);
+    ASSERT_GE(v.size(), 2u);
+    switch (*parse_header(v[0].data(), v[0].size())) {
+      case command::request: {
+        auto m = decode_request_meta(v[1].data(), v[1].size());
+        if (how == refusal::meta_unreadable) {
+          EXPECT_FALSE(m);
+          break;
+        }
+        ASSERT_TRUE(m);
+        EXPECT_EQ(m->id, 7u);  // readable, so the broker answers this id
+        EXPECT_EQ(!split_address(m->address), how == refusal::bad_address);
+        EXPECT_EQ(!valid_method_name(m->method), how == refusal::bad_method);
+        break;
+      }
+      case command::reply:
+        EXPECT_FALSE(decode_reply_meta(v[1].data(), v[1].size()));
+        break;
+      case command::ready:
+        EXPECT_FALSE(decode_ready(v[1].data(), v[1].size()));
+        break;
+      default:
+        ADD_FAILURE() << "unexpected command";
+    }
+  }
 }
 
 }  // namespace

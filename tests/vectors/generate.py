@@ -9,12 +9,23 @@ table, so the listed decoded content cannot drift from the files.
 Run from anywhere:  /usr/bin/python3 tests/vectors/generate.py
 The C++ and Python suites compare their encoders with the committed files;
 changing a value here changes the contract, so do it on purpose.
+
+Two more families are written by hand, byte by byte (no troupe code and no
+msgpack encoder decides their bytes), because no conforming encoder would
+produce them:
+
+- ``accept_*``: not the shortest form (integers in wider or signed
+  encodings). A reader must decode each to the same message as the
+  shortest-form vector it names.
+- ``reject_*``: malformed (a negative integer, a str that is not UTF-8, a
+  repeated map key). A reader must refuse each, with the outcome listed.
 """
 
 from __future__ import annotations
 
 import json
 import pathlib
+import struct
 from typing import Any
 
 import msgpack
@@ -41,8 +52,81 @@ class Raw(bytes):
     """A frame written as these bytes, not as MessagePack."""
 
 
+class Int:
+    """An integer written in one named MessagePack encoding, not the shortest."""
+
+    FORMATS = {"uint8": (0xcc, ">B"), "uint16": (0xcd, ">H"), "uint32": (0xce, ">I"), "uint64": (0xcf, ">Q"),
+               "int8": (0xd0, ">b"), "int16": (0xd1, ">h"), "int32": (0xd2, ">i"), "int64": (0xd3, ">q"),
+               "negative fixint": (None, ">b")}
+
+    def __init__(self, value: int, encoding: str) -> None:
+        self.value, self.encoding = value, encoding
+
+    def encode(self) -> bytes:
+        marker, fmt = self.FORMATS[self.encoding]
+        body = struct.pack(fmt, self.value)
+        if marker is None:
+            assert -32 <= self.value < 0
+            return body
+        return bytes([marker]) + body
+
+    def show(self) -> str:
+        return f"{self.value} as {self.encoding}"
+
+
+class Str:
+    """A str holding these bytes, which need not be UTF-8."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def encode(self) -> bytes:
+        assert len(self.data) < 32
+        return bytes([0xa0 | len(self.data)]) + self.data
+
+    def show(self) -> str:
+        return '"' + self.data.decode("utf-8", "backslashreplace") + '"'
+
+
+class Pairs(list):
+    """A map written pair by pair, so that a key may repeat."""
+
+
+def encode_by_hand(value: Any) -> bytes:
+    """MessagePack of a value that may hold Int, Str and Pairs."""
+    if isinstance(value, (Int, Str)):
+        return value.encode()
+    if isinstance(value, Pairs):
+        assert len(value) < 16
+        return bytes([0x80 | len(value)]) + b"".join(encode_by_hand(k) + encode_by_hand(v) for k, v in value)
+    if isinstance(value, list):
+        assert len(value) < 16
+        return bytes([0x90 | len(value)]) + b"".join(encode_by_hand(v) for v in value)
+    return msgpack.packb(value, use_bin_type=True)  # a plain scalar in its shortest form
+
+
+def show_by_hand(value: Any) -> str:
+    if isinstance(value, (Int, Str)):
+        return value.show()
+    if isinstance(value, Pairs):
+        return "{" + ", ".join(f"{show_by_hand(k)}: {show_by_hand(v)}" for k, v in value) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(show_by_hand(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def has_hand_parts(value: Any) -> bool:
+    if isinstance(value, (Int, Str, Pairs)):
+        return True
+    return isinstance(value, list) and any(has_hand_parts(v) for v in value)
+
+
 def pack(value: Any) -> bytes:
-    return bytes(value) if isinstance(value, Raw) else msgpack.packb(value, use_bin_type=True)
+    if isinstance(value, Raw):
+        return bytes(value)
+    if has_hand_parts(value):
+        return encode_by_hand(value)
+    return msgpack.packb(value, use_bin_type=True)
 
 
 def header(command: int) -> bytes:
@@ -98,9 +182,109 @@ COMMANDS = {"REQUEST": REQUEST, "REPLY": REPLY, "READY": READY,
             "HEARTBEAT": HEARTBEAT, "DISCONNECT": DISCONNECT}
 
 
+def ints(encoding: str, *values: int) -> list[Int]:
+    return [Int(v, encoding) for v in values]
+
+
+# name -> (command name, description, body, name of the shortest-form vector
+# it decodes to). Every integer of the meta in one encoding, then the mix the
+# issue was found with.
+ACCEPT: dict[str, tuple[str, str, list[tuple[str, Any]], str]] = {}
+for _enc in ("uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64"):
+    if _enc.endswith("8"):  # 5000 does not fit in 8 bits: use the tell, whose timeout is 0
+        _id, _flags, _timeout = ints(_enc, 8, 1, 0)
+        ACCEPT[f"accept_request_{_enc}"] = (
+            "REQUEST", f"`request_tell` with id, flags and timeout_ms as {_enc}",
+            [("meta", [_id, "counter/alice", "add", _flags, _timeout]), ("args", [5])], "request_tell")
+    else:
+        _id, _flags, _timeout = ints(_enc, 7, 0, 5000)
+        ACCEPT[f"accept_request_{_enc}"] = (
+            "REQUEST", f"`request_ask` with id, flags and timeout_ms as {_enc}",
+            [("meta", [_id, "squares", "square", _flags, _timeout]), ("args", [7])], "request_ask")
+ACCEPT["accept_request_mixed"] = (
+    "REQUEST", "`request_ask` with id as int64, flags as int8, timeout_ms as int16",
+    [("meta", [Int(7, "int64"), "squares", "square", Int(0, "int8"), Int(5000, "int16")]), ("args", [7])],
+    "request_ask")
+for _enc in ("uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64"):
+    ACCEPT[f"accept_reply_{_enc}"] = (
+        "REPLY", f"`reply_ok` with the id as {_enc}",
+        [("meta", [Int(7, _enc), "ok"]), ("value", 49)], "reply_ok")
+ACCEPT["accept_ready_signed_ints"] = (
+    "READY", "`ready` with pid as int32 and credits as int8",
+    [("info", Pairs([("name", "examples-worker-1"), ("pid", Int(4242, "int32")), ("credits", Int(16, "int8")),
+                     ("actors", ["squares", "vectorize", "counter"])]))], "ready")
+
+# Outcomes of malformed input (docs/protocol.md, "Limits and bad input").
+META_UNREADABLE = "the broker answers `bad_request` with id 0; a worker drops it"
+BAD_REQUEST_7 = "the broker (and a worker) answers `bad_request` with id 7"
+DROPPED = "dropped and counted in `stats.dropped`"
+
+# name -> (command name, description, body, outcome)
+REJECT: dict[str, tuple[str, str, list[tuple[str, Any]], str]] = {
+    "reject_request_negative_id": (
+        "REQUEST", "id -1 as int64",
+        [("meta", [Int(-1, "int64"), "squares", "square", 0, 5000]), ("args", [7])], META_UNREADABLE),
+    "reject_request_negative_flags": (
+        "REQUEST", "flags -1 as negative fixint",
+        [("meta", [7, "squares", "square", Int(-1, "negative fixint"), 5000]), ("args", [7])], META_UNREADABLE),
+    "reject_request_negative_timeout": (
+        "REQUEST", "timeout_ms -5000 as int16",
+        [("meta", [7, "squares", "square", 0, Int(-5000, "int16")]), ("args", [7])], META_UNREADABLE),
+    "reject_request_address_not_utf8": (
+        "REQUEST", "the key of the address is the bytes ff fe, not UTF-8",
+        [("meta", [7, Str(b"squares/\xff\xfe"), "square", 0, 5000]), ("args", [7])], BAD_REQUEST_7),
+    "reject_request_key_overlong_utf8": (
+        "REQUEST", "the key holds c0 af, an overlong encoding of `/`, not UTF-8",
+        [("meta", [7, Str(b"counter/a\xc0\xaf"), "add", 0, 5000]), ("args", [5])], BAD_REQUEST_7),
+    "reject_request_method_not_utf8": (
+        "REQUEST", "the method ends with ed a0 80, an encoded surrogate (U+D800), not UTF-8",
+        [("meta", [7, "squares", Str(b"square\xed\xa0\x80"), 0, 5000]), ("args", [7])], BAD_REQUEST_7),
+    "reject_reply_negative_id": (
+        "REPLY", "id -7 as int8",
+        [("meta", [Int(-7, "int8"), "ok"]), ("value", 49)], DROPPED),
+    "reject_reply_status_not_utf8": (
+        "REPLY", "status holds the byte ff, not UTF-8",
+        [("meta", [7, Str(b"ok\xff")]), ("value", 49)], DROPPED),
+    "reject_ready_repeated_actors": (
+        "READY", "the key `actors` twice (each array within 1..10000 names)",
+        [("info", Pairs([("name", "w"), ("pid", 1), ("credits", 1), ("actors", ["squares"]),
+                         ("actors", ["counter"])]))], DROPPED),
+    "reject_ready_repeated_unknown_key": (
+        "READY", "an unknown key, `future`, twice",
+        [("info", Pairs([("credits", 1), ("actors", ["squares"]), ("future", 1), ("future", 2)]))], DROPPED),
+    "reject_ready_name_not_utf8": (
+        "READY", "name holds the byte 80, a lone continuation byte, not UTF-8",
+        [("info", Pairs([("name", Str(b"w\x80")), ("pid", 1), ("credits", 1), ("actors", ["squares"])]))],
+        DROPPED),
+    "reject_ready_negative_credits": (
+        "READY", "credits -1 as int32",
+        [("info", Pairs([("name", "w"), ("pid", 1), ("credits", Int(-1, "int32")), ("actors", ["squares"])]))],
+        DROPPED),
+}
+ALL: dict[str, tuple[str, str, list[tuple[str, Any]]]] = {
+    **VECTORS,
+    **{name: (c, d, b) for name, (c, d, b, _) in ACCEPT.items()},
+    **{name: (c, d, b) for name, (c, d, b, _) in REJECT.items()},
+}
+
+
 def frames_of(name: str) -> list[bytes]:
-    command, _, body = VECTORS[name]
+    command, _, body = ALL[name]
     return [header(COMMANDS[command])] + [pack(v) for _, v in body]
+
+
+def check_by_hand() -> None:
+    """Every accept_* vector decodes, with msgpack-python, to its shortest-form
+    twin; every reject_* one is a well-formed MessagePack that the protocol
+    refuses, so the vectors test troupe's rules and not a parser's accident."""
+    def decoded(frames: list[bytes]) -> list[Any]:
+        return [msgpack.unpackb(f, raw=True, strict_map_key=False) for f in frames[1:]]
+
+    for name, (_, _, _, twin) in ACCEPT.items():
+        assert frames_of(name) != frames_of(twin), name
+        assert decoded(frames_of(name)) == decoded(frames_of(twin)), name
+    for name in REJECT:
+        decoded(frames_of(name))  # raises if it is not even MessagePack
 
 
 def readme() -> str:
@@ -114,32 +298,53 @@ def readme() -> str:
         "shortest form. The C++ and the Python test suites compare their",
         "encoders with these bytes and decode them back.",
         "",
+        "Two more families are written byte by byte, because no conforming",
+        "encoder produces them (see \"Encodings\" in docs/protocol.md):",
+        "",
+        "- `accept_*.hex`: integers in wider or signed encodings. A reader must",
+        "  decode each to the same message as the shortest-form vector named",
+        "  with it.",
+        "- `reject_*.hex`: malformed (a negative integer, a str that is not",
+        "  UTF-8, a repeated map key). A reader must refuse each; the outcome",
+        "  at the broker is listed with it.",
+        "",
         "Generated by `generate.py` (run `/usr/bin/python3 tests/vectors/generate.py`);",
-        "this README is generated too. Values are shown as JSON.",
+        "this README is generated too. Values are shown as JSON; `N as int16`",
+        "is an integer in that encoding, `\\xff` a byte of a str that is not UTF-8.",
         "",
     ]
-    for name, (command, description, body) in VECTORS.items():
+    for name, (command, description, body) in ALL.items():
         frames = frames_of(name)
         lines.append(f"## `{name}.hex`")
         lines.append("")
         lines.append(f"{command} (`0x{COMMANDS[command]:02x}`): {description}.")
+        if name in ACCEPT:
+            lines.append(f"Decodes to the same message as `{ACCEPT[name][3]}.hex`.")
+        if name in REJECT:
+            lines.append(f"Malformed: {REJECT[name][3]}.")
         lines.append("")
         lines.append("| frame | decoded | hex |")
         lines.append("| --- | --- | --- |")
         lines.append(f"| header | `TRP` v1 {command} | `{frames[0].hex()}` |")
         for (label, value), frame in zip(body, frames[1:]):
-            shown = f"raw {bytes(value)!r}" if isinstance(value, Raw) else json.dumps(value, ensure_ascii=False)
+            if isinstance(value, Raw):
+                shown = f"raw {bytes(value)!r}"
+            elif has_hand_parts(value):
+                shown = show_by_hand(value)
+            else:
+                shown = json.dumps(value, ensure_ascii=False)
             lines.append(f"| {label} | `{shown}` | `{frame.hex()}` |")
         lines.append("")
     return "\n".join(lines)
 
 
 def main() -> None:
-    for name in VECTORS:
+    check_by_hand()
+    for name in ALL:
         text = "".join(frame.hex() + "\n" for frame in frames_of(name))
         (HERE / f"{name}.hex").write_text(text)
     (HERE / "README.md").write_text(readme())
-    print(f"wrote {len(VECTORS)} vectors and README.md to {HERE}")
+    print(f"wrote {len(ALL)} vectors and README.md to {HERE}")
 
 
 if __name__ == "__main__":

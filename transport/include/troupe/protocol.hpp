@@ -93,13 +93,26 @@ struct address_parts {
 };
 
 // Splits and validates an address; nullopt when it breaks the rules of
-// docs/protocol.md (empty, too long, bad characters in the name, empty key).
+// docs/protocol.md (empty, too long, bad characters in the name, empty key,
+// a key that is not UTF-8).
 std::optional<address_parts> split_address(std::string_view address);
 bool valid_actor_name(std::string_view name);
+// 1..128 bytes of UTF-8.
 bool valid_method_name(std::string_view method);
 
+// Whether `text` is well-formed UTF-8 (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF). Every `str` of the protocol must be.
+bool valid_utf8(std::string_view text);
+// `text` with every byte that is not part of well-formed UTF-8 replaced by
+// U+FFFD, for echoing untrusted text in an error message or a log line.
+std::string to_valid_utf8(std::string_view text);
+
 // Decoders return nullopt for anything that does not match the spec exactly
-// (wrong types, wrong element count, trailing bytes).
+// (wrong types, wrong element count, trailing bytes, a repeated map key, a
+// negative integer). Integers may come in any MessagePack integer encoding.
+// decode_request_meta leaves the address and the method to split_address and
+// valid_method_name, so that a malformed one can still be answered by id;
+// the READY name and the REPLY status must be UTF-8.
 std::optional<request_meta> decode_request_meta(const void* data, std::size_t size);
 std::optional<reply_meta> decode_reply_meta(const void* data, std::size_t size);
 std::optional<ready_info> decode_ready(const void* data, std::size_t size);
@@ -109,7 +122,9 @@ std::optional<ready_info> decode_ready(const void* data, std::size_t size);
 void encode_request_meta(std::string& out, const request_meta& meta);
 void encode_reply_meta(std::string& out, std::uint64_t id, std::string_view status_text);
 void encode_ready(std::string& out, const ready_info& info);
-// A msgpack str holding `text` (error messages in REPLY.value).
+// A msgpack str holding `text` (error messages in REPLY.value); bytes that
+// are not UTF-8 are replaced (see to_valid_utf8), so an echoed user string
+// can never make the message itself malformed.
 void encode_str(std::string& out, std::string_view text);
 
 }  // namespace troupe::protocol
