@@ -17,7 +17,7 @@ import msgpack
 import pytest
 import zmq
 
-from conftest import Proc, python_worker_argv
+from conftest import VECTORS, Proc, python_worker_argv
 from troupe import protocol as p
 
 
@@ -154,6 +154,35 @@ def test_error_codes(scripted: ScriptedBroker, pyworker: Callable[..., Proc]) ->
     assert scripted.ask(300, "pyecho", "echo", 1, flags=2).status == "bad_request"
     # still serving normally after all that
     assert scripted.ask(301, "pyecho", "add", 2, 2).value == 4
+
+
+def vector(name: str) -> list[bytes]:
+    return [bytes.fromhex(line) for line in (VECTORS / f"{name}.hex").read_text().split()]
+
+
+def test_shared_vectors_reach_the_worker(scripted: ScriptedBroker, pyworker: Callable[..., Proc]) -> None:
+    pyworker()
+    scripted.expect_ready()
+    # Any integer encoding of id, flags and timeout_ms: the meta is read (the
+    # worker hosts no `squares` or `counter`, so the answer is unknown_actor
+    # to the right id; tells are answered too, for the broker's credit).
+    for path in sorted(VECTORS.glob("accept_request_*.hex")):
+        scripted.send(vector(path.stem))
+        reply = scripted.reply()
+        assert reply is not None and reply.status == "unknown_actor", (path.stem, reply)
+        assert reply.id in (7, 8), path.stem
+    # An address or method that is not UTF-8 is answered bad_request by id,
+    # and the message does not echo the bad bytes.
+    for name in ("reject_request_address_not_utf8", "reject_request_key_overlong_utf8",
+                 "reject_request_method_not_utf8"):
+        scripted.send(vector(name))
+        reply = scripted.reply()
+        assert reply is not None and (reply.id, reply.status) == (7, "bad_request"), (name, reply)
+        assert "UTF-8" in reply.value
+    # A negative integer makes the meta unreadable: dropped, nothing to answer.
+    for name in ("reject_request_negative_id", "reject_request_negative_flags", "reject_request_negative_timeout"):
+        scripted.send(vector(name))
+    assert scripted.ask(9, "pyecho", "add", 2, 2).value == 4
 
 
 def test_malformed_messages_are_dropped(scripted: ScriptedBroker, pyworker: Callable[..., Proc]) -> None:

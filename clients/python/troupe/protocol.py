@@ -143,12 +143,86 @@ def unpack(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES,
     return value
 
 
+def _unpacker(data: bytes, max_bytes: int, unicode_errors: str = "strict") -> msgpack.Unpacker:
+    n = len(data)
+    if n > max_bytes:
+        raise ProtocolError(f"frame of {n} bytes is over the limit of {max_bytes}")
+    unpacker = msgpack.Unpacker(
+        raw=False, use_list=True, strict_map_key=False, unicode_errors=unicode_errors,
+        max_buffer_size=max(n, 1), max_str_len=n, max_bin_len=n, max_array_len=n, max_map_len=n // 2,
+        max_ext_len=n)
+    unpacker.feed(data)
+    return unpacker
+
+
+# What msgpack raises for malformed input: ExtraData, FormatError, StackError
+# and UnpackValueError are ValueErrors, OutOfData an UnpackException;
+# TypeError covers unhashable map keys (e.g. an array used as a key).
+_MALFORMED = (ValueError, TypeError, msgpack.UnpackException, UnicodeDecodeError)
+
+
+def _unpack_meta(data: bytes, max_bytes: int, unicode_errors: str = "strict") -> Any:
+    """One value of a meta frame: flat, so no depth check is needed beyond
+    msgpack's own; ``unicode_errors`` as in :class:`msgpack.Unpacker`."""
+    unpacker = _unpacker(data, max_bytes, unicode_errors)
+    try:
+        value = unpacker.unpack()
+    except _MALFORMED as exc:
+        raise ProtocolError(f"malformed MessagePack: {exc.__class__.__name__}: {exc}") from None
+    if unpacker.tell() != len(data):
+        raise ProtocolError("trailing bytes after the value")
+    return value
+
+
+def _unpack_protocol_map(data: bytes, what: str, max_bytes: int) -> dict[str, Any]:
+    """A map the protocol defines (READY ``info``): str keys, none repeated.
+
+    A repeated key is malformed rather than "last one wins", so that no map can
+    smuggle a second copy of a bounded field (e.g. READY ``actors`` twice).
+    """
+    unpacker = _unpacker(data, max_bytes)
+    result: dict[str, Any] = {}
+    try:
+        count = unpacker.read_map_header()
+        for _ in range(count):
+            key = unpacker.unpack()
+            if not isinstance(key, str):
+                raise ProtocolError(f"{what} keys must be str")
+            if key in result:
+                raise ProtocolError(f"{what} repeats the key {key!r}")
+            value = unpacker.unpack()
+            _check_depth(value, MAX_DEPTH - 1)  # the map itself is level 1
+            result[key] = value
+    except ProtocolError:
+        raise
+    except _MALFORMED as exc:
+        raise ProtocolError(f"{what} is not a readable map: {exc.__class__.__name__}: {exc}") from None
+    if unpacker.tell() != len(data):
+        raise ProtocolError(f"trailing bytes after {what}")
+    return result
+
+
 # ---------------------------------------------------------------- validation
 
 
 def _is_uint(value: Any, maximum: int = MAX_ID) -> bool:
     # bool is an int subclass in Python; MessagePack true/false are not ints.
+    # msgpack gives an int for every integer encoding (uint 8..64, int 8..64),
+    # so any encoding of a non-negative value passes, as the spec asks.
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= maximum
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether ``text`` came from well-formed UTF-8 (and can go back to it).
+
+    Strings decoded with ``surrogateescape`` carry each invalid byte as a lone
+    surrogate, which UTF-8 cannot encode; so can a str a caller built.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def split_address(address: str) -> tuple[str, str | None]:
@@ -161,7 +235,10 @@ def address_problem(address: str) -> str | None:
     """Why ``address`` is malformed, or ``None`` if it is well formed.
 
     ``$broker`` (and any ``$`` name) is accepted: it is reserved, not invalid.
+    The message never repeats bytes that are not UTF-8.
     """
+    if not _is_utf8(address):
+        return "address is not valid UTF-8"
     name, key = split_address(address)
     bare = name[1:] if name.startswith("$") else name
     if len(name.encode()) > MAX_NAME_BYTES or not _NAME_RE.fullmatch(bare):
@@ -173,6 +250,8 @@ def address_problem(address: str) -> str | None:
 
 def method_problem(method: str) -> str | None:
     """Why ``method`` is malformed, or ``None``."""
+    if not _is_utf8(method):
+        return "method name is not valid UTF-8"
     if not 1 <= len(method.encode()) <= MAX_METHOD_BYTES:
         return f"method name must be 1..{MAX_METHOD_BYTES} bytes"
     return None
@@ -289,9 +368,13 @@ def decode_request_meta(meta: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> t
     """Parse a REQUEST ``meta`` frame into ``(id, address, method, flags, timeout_ms)``.
 
     Only the shape and types are checked here, not whether the address or
-    method are well formed (that gets a reply, an unreadable meta does not).
+    method are well formed (that gets a reply, an unreadable meta does not):
+    check them with :func:`address_problem` and :func:`method_problem`. So
+    that a request whose address or method is not UTF-8 can still be answered
+    by id, their invalid bytes come back as lone surrogates
+    (``surrogateescape``), which those two functions report.
     """
-    m = unpack(meta, max_bytes=max_bytes)
+    m = _unpack_meta(meta, max_bytes, unicode_errors="surrogateescape")
     if not isinstance(m, list) or len(m) != 5:
         raise ProtocolError("REQUEST meta must be an array of 5 elements")
     id_, address, method, flags, timeout_ms = m
@@ -336,9 +419,7 @@ def decode(frames: Sequence[bytes], *, max_bytes: int = MAX_MESSAGE_BYTES) -> Me
         value = unpack(bytes(frames[2]), max_bytes=max_bytes)
         return Reply(id_, status, value)
     # READY
-    info = unpack(bytes(frames[1]), max_bytes=max_bytes)
-    if not isinstance(info, dict):
-        raise ProtocolError("READY info must be a map")
+    info = _unpack_protocol_map(bytes(frames[1]), "READY info", max_bytes)
     name, pid, credits, actors = (info.get(k) for k in ("name", "pid", "credits", "actors"))
     if not isinstance(name, str) or not 1 <= len(name.encode()) <= MAX_WORKER_NAME_BYTES:
         raise ProtocolError("READY name must be a str of 1..128 bytes")
