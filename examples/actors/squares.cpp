@@ -6,11 +6,25 @@
 #include <chrono>
 #include <cstdio>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
 #include "troupe/actor.hpp"
 
 namespace examples {
+
+namespace {
+
+// x * x, checked: any client can send 3037000500, and signed overflow is
+// undefined behaviour. The exception reaches the client as `actor_error`.
+long long checked_square(long long x) {
+  long long result = 0;
+  if (__builtin_mul_overflow(x, x, &result))
+    throw std::overflow_error("the square of " + std::to_string(x) + " does not fit in a 64-bit integer");
+  return result;
+}
+
+}  // namespace
 
 class squares {
  public:
@@ -19,12 +33,12 @@ class squares {
   squares(const squares&) = delete;
   squares& operator=(const squares&) = delete;
 
-  long long square(long long x) const { return x * x; }
+  long long square(long long x) const { return checked_square(x); }
 
   long long square_slowly(long long x, int ms) const {
     if (ms < 0) throw std::invalid_argument("ms must not be negative");
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-    return x * x;
+    return checked_square(x);
   }
 };
 
