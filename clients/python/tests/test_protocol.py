@@ -193,3 +193,12 @@ def test_error_classes() -> None:
     odd = troupe.error_for("from_the_future", "x")
     assert type(odd) is troupe.TroupeError and odd.code == "from_the_future"
     assert isinstance(troupe.error_for("actor_error", "x"), troupe.ActorError)
+
+
+def test_worker_error_messages_are_always_utf8() -> None:
+    from troupe.worker import _message
+
+    assert _message(ValueError("bad \udcff byte")) == "bad ? byte"
+    assert _message(ValueError("café")) == "café"
+    assert _message(ValueError()) == "ValueError"
+    p.encode_reply(1, p.Status.ACTOR_ERROR, _message(ValueError("\ud800")))  # packs

@@ -317,7 +317,10 @@ class Worker:
 
 
 def _message(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
+    # A str can hold lone surrogates (text decoded with surrogateescape), which
+    # UTF-8 cannot carry: replace them rather than fail to send the error.
+    text = str(exc) or type(exc).__name__
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _import(target: str) -> None:
