@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <zmq.hpp>
 
+#include "troupe/wire.hpp"
+
 namespace troupe {
 namespace {
 
@@ -49,14 +51,11 @@ struct client::impl {
   std::unordered_map<std::uint64_t, pending> in_flight;  // I/O thread only
   std::thread thread;
 
-  explicit impl(std::string ep) : endpoint(std::move(ep)) {
+  impl(std::string ep, const protocol::limits& limits) : endpoint(std::move(ep)) {
     if (wake_fd < 0) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
     // Connect here so a bad endpoint throws in the constructor, not later.
     zmq::socket_t socket(ctx, zmq::socket_type::dealer);
-    socket.set(zmq::sockopt::linger, 0);
-    socket.set(zmq::sockopt::sndhwm, 0);
-    socket.set(zmq::sockopt::rcvhwm, 0);
-    socket.set(zmq::sockopt::reconnect_ivl, 100);
+    wire::configure_dealer(socket, limits);
     socket.connect(endpoint);
     thread = std::thread([this, s = std::move(socket)]() mutable { run(s); });
   }
@@ -90,28 +89,19 @@ struct client::impl {
   }
 
   void send_batch(zmq::socket_t& s, std::vector<outgoing>& batch) {
-    const auto hdr = protocol::header(protocol::command::request);
     for (auto& o : batch) {
       if (o.done) in_flight.emplace(o.id, pending{std::move(o.done), o.deadline});
-      s.send(zmq::buffer(hdr), zmq::send_flags::sndmore);
-      s.send(zmq::buffer(o.meta), zmq::send_flags::sndmore);
-      s.send(zmq::buffer(o.args), zmq::send_flags::none);
+      wire::send(s, protocol::command::request, o.meta, zmq::buffer(o.args));
     }
     batch.clear();
   }
 
-  // Handles one waiting reply; false when none was waiting. Draining with
-  // dontwait avoids a poll() system call per message inside libzmq.
+  // Handles one waiting message; false when none was waiting. Anything but
+  // a REPLY for a request of ours is ignored.
   bool on_reply(zmq::socket_t& s) {
     std::array<zmq::message_t, 3> frames;
-    std::size_t n = 0;
-    zmq::message_t extra;
-    for (;;) {
-      auto& target = n < frames.size() ? frames[n] : extra;
-      if (!s.recv(target, n == 0 ? zmq::recv_flags::dontwait : zmq::recv_flags::none)) return n > 0;
-      ++n;
-      if (!target.more()) break;
-    }
+    const auto n = wire::receive(s, frames);
+    if (n == 0) return false;
     if (n != 3 || protocol::parse_header(frames[0].data(), frames[0].size()) != protocol::command::reply)
       return true;
     auto meta = protocol::decode_reply_meta(frames[1].data(), frames[1].size());
@@ -192,7 +182,7 @@ struct client::impl {
 };
 
 client::client(std::string endpoint, client_options options)
-    : endpoint_(std::move(endpoint)), options_(options), impl_(std::make_unique<impl>(endpoint_)) {}
+    : endpoint_(std::move(endpoint)), options_(options), impl_(std::make_unique<impl>(endpoint_, options_.limits)) {}
 
 client::~client() = default;
 
@@ -219,10 +209,8 @@ void client::tell_raw(std::string_view address, std::string_view method, std::st
 }
 
 msgpack::object_handle client::unpack(const std::string& bytes) const {
-  const auto bound = std::max<std::size_t>(bytes.size(), 1);
-  const msgpack::unpack_limit limit(bound, bound, bound, bound, bound, options_.limits.max_depth);
   try {
-    return msgpack::unpack(bytes.data(), bytes.size(), nullptr, nullptr, limit);
+    return wire::unpack_bounded(bytes.data(), bytes.size(), options_.limits);
   } catch (const std::exception& e) {
     throw result_type_error(std::string("the reply value is not valid msgpack: ") + e.what());
   }
