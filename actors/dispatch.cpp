@@ -1,9 +1,6 @@
 #include "troupe/dispatch.hpp"
 
-#include <cxxabi.h>
-
 #include <algorithm>
-#include <cstdlib>
 #include <memory>
 #include <vector>
 
@@ -21,48 +18,6 @@ protocol::status fail(troupe::value_buffer& out, protocol::status code, std::str
 bool reference_everything(msgpack::type::object_type, std::size_t, void*) { return true; }
 
 }  // namespace
-
-namespace detail {
-
-std::string wire_type_name(const msgpack::object& o) {
-  switch (o.type) {
-    case msgpack::type::NIL:
-      return "nil";
-    case msgpack::type::BOOLEAN:
-      return "bool";
-    case msgpack::type::POSITIVE_INTEGER:
-    case msgpack::type::NEGATIVE_INTEGER:
-      return "int";
-    case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64:
-      return "float";
-    case msgpack::type::STR:
-      return "str";
-    case msgpack::type::BIN:
-      return "bin";
-    case msgpack::type::ARRAY:
-      return "array";
-    case msgpack::type::MAP:
-      return "map";
-    case msgpack::type::EXT:
-      return "ext";
-  }
-  return "unknown";
-}
-
-std::string demangled_type_name(const std::type_info& type) {
-  int status = 0;
-  std::unique_ptr<char, decltype(&std::free)> name(
-      abi::__cxa_demangle(type.name(), nullptr, nullptr, &status), &std::free);
-  std::string text = status == 0 && name ? std::string(name.get()) : std::string(type.name());
-  // A caller cannot use "(anonymous namespace)::point"; "point" says as much.
-  constexpr std::string_view anonymous = "(anonymous namespace)::";
-  for (auto at = text.find(anonymous); at != std::string::npos; at = text.find(anonymous, at))
-    text.erase(at, anonymous.size());
-  return text;
-}
-
-}  // namespace detail
 
 dispatcher::dispatcher(const registry& types, protocol::limits limits) : types_(types), limits_(limits) {}
 

@@ -2,9 +2,13 @@
 // lifecycle of instances (lazy, one per address, destroyed exactly once).
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <stdexcept>
+#include <tuple>
+#include <type_traits>
 
 #include "troupe/dispatch.hpp"
 #include "troupe/registry.hpp"
@@ -27,6 +31,36 @@ struct point {
   std::string label;
   MSGPACK_DEFINE_MAP(x, y, label)
 };
+
+struct segment {
+  point from;
+  point to;
+  MSGPACK_DEFINE_MAP(from, to)
+};
+
+// MSGPACK_DEFINE: an array on the wire.
+struct sample {
+  int count = 0;
+  std::string unit;
+  MSGPACK_DEFINE(count, unit)
+};
+
+// Packs a msgpack map of any keys and values, in order:
+// wire_map("x", 1, "y", "two") is {"x": 1, "y": "two"}.
+template <class... KV>
+struct wire_map_t {
+  std::tuple<KV...> entries;
+  template <class Packer>
+  void msgpack_pack(Packer& pk) const {
+    pk.pack_map(sizeof...(KV) / 2);
+    std::apply([&](const auto&... e) { (pk.pack(e), ...); }, entries);
+  }
+};
+template <class... KV>
+wire_map_t<std::decay_t<const KV>...> wire_map(const KV&... kv) {
+  static_assert(sizeof...(KV) % 2 == 0, "keys and values alternate");
+  return {{kv...}};
+}
 
 class tracked {
  public:
@@ -58,6 +92,11 @@ class tracked {
   void nothing() {}
   int swallow(const msgpack::object&) { return 1; }
   std::size_t bytes(const std::vector<unsigned char>& b) const { return b.size(); }
+  int span(const segment& s) const { return s.to.x - s.from.x; }
+  std::size_t points(const std::vector<point>& ps) const { return ps.size(); }
+  int weigh(const sample& s) const { return s.count; }
+  std::size_t named(const std::map<std::string, point>& m) const { return m.size(); }
+  int maybe(const std::optional<point>& p) const { return p ? p->y : -1; }
   std::string repeat(int n) const { return std::string(static_cast<std::size_t>(n), 'x'); }
   int fail(const std::string& why) { throw std::runtime_error(why); }
   int fail_oddly() { throw 42; }
@@ -81,7 +120,9 @@ registry make_registry() {
        method("scale", &tracked::scale), method("move", &tracked::move), method("count", &tracked::count),
        method("nothing", &tracked::nothing), method("swallow", &tracked::swallow),
        method("bytes", &tracked::bytes), method("repeat", &tracked::repeat), method("fail", &tracked::fail),
-       method("fail_oddly", &tracked::fail_oddly)}));
+       method("fail_oddly", &tracked::fail_oddly), method("span", &tracked::span),
+       method("points", &tracked::points), method("weigh", &tracked::weigh), method("named", &tracked::named),
+       method("maybe", &tracked::maybe)}));
   r.add(describe_actor<explodes_on_build>("explodes", {method("ping", &explodes_on_build::ping)}));
   return r;
 }
@@ -153,7 +194,9 @@ TEST_F(Dispatch, BadArgumentsAreReportedNotCalled) {
   EXPECT_EQ(r.code, status::bad_args);
   EXPECT_EQ(message(r), "argument 2 must be int in [-2147483648, 2147483647], got 1099511627776");
   r = call("tracked", "scale", args(std::vector<std::string>{"a"}, 2.0));
-  EXPECT_EQ(message(r), "argument 1 must be array of float, got array");
+  EXPECT_EQ(message(r), "argument 1 element 1 must be float, got str");
+  r = call("tracked", "scale", args(std::map<std::string, int>{{"a", 1}}, 2.0));
+  EXPECT_EQ(message(r), "argument 1 must be array of float, got map");
   r = call("tracked", "move", args(7, std::optional<int>{}));
   EXPECT_EQ(message(r), "argument 1 must be troupe::point, got int");
   r = call("tracked", "move", args(point{}, "far"));
@@ -168,6 +211,118 @@ TEST_F(Dispatch, BadArgumentsAreReportedNotCalled) {
   EXPECT_EQ(r.code, status::bad_args);
   EXPECT_EQ(call("tracked", "calls", args()).value.get().as<int>(), 0);
 }
+
+// Structs are maps on the wire (MSGPACK_DEFINE_MAP) or arrays
+// (MSGPACK_DEFINE): bad_args names the field or element that did not
+// convert, however deep, in the same words as a top-level argument.
+TEST_F(Dispatch, BadArgumentsNameTheFieldOrElement) {
+  auto r = call("tracked", "move", args(wire_map("x", 1, "y", "two", "label", "p"), std::optional<int>{}));
+  EXPECT_EQ(r.code, status::bad_args);
+  EXPECT_EQ(message(r), "argument 1 field 'y' must be int, got str");
+  r = call("tracked", "move", args(wire_map("x", 1, "y", std::int64_t{1} << 40), std::optional<int>{}));
+  EXPECT_EQ(message(r), "argument 1 field 'y' must be int in [-2147483648, 2147483647], got 1099511627776");
+  r = call("tracked", "move", args(wire_map("x", 1, "label", 7), std::optional<int>{}));
+  EXPECT_EQ(message(r), "argument 1 field 'label' must be str, got int");
+  r = call("tracked", "span", args(wire_map("from", point{}, "to", wire_map("x", "far"))));
+  EXPECT_EQ(message(r), "argument 1 field 'to' field 'x' must be int, got str");
+  r = call("tracked", "points", args(std::make_tuple(point{}, wire_map("y", 2.5))));
+  EXPECT_EQ(message(r), "argument 1 element 2 field 'y' must be int, got float");
+  r = call("tracked", "weigh", args(std::make_tuple(3, 4)));
+  EXPECT_EQ(message(r), "argument 1 element 2 must be str, got int");
+  r = call("tracked", "named", args(wire_map("a", point{}, "b", wire_map("x", msgpack::type::nil_t{}))));
+  EXPECT_EQ(message(r), "argument 1 entry 'b' field 'x' must be int, got nil");
+  r = call("tracked", "maybe", args(wire_map("y", "up")));
+  EXPECT_EQ(message(r), "argument 1 field 'y' must be int, got str");
+  r = call("tracked", "maybe", args("up"));
+  EXPECT_EQ(message(r), "argument 1 must be troupe::point or nil, got str");
+  r = call("tracked", "move", args(wire_map(1, 2), std::optional<int>{}));
+  EXPECT_EQ(message(r), "argument 1 must be troupe::point, got map with an int key");
+  r = call("tracked", "weigh", args(wire_map("count", 1)));
+  EXPECT_EQ(message(r), "argument 1 must be troupe::sample, got map");
+
+  // What converts still does: missing fields keep their defaults, extra
+  // ones are ignored, and nil is an empty optional.
+  r = call("tracked", "move", args(wire_map("x", 1, "extra", "ignored"), std::optional<int>{}));
+  ASSERT_EQ(r.code, status::ok);
+  EXPECT_EQ(r.value.get().as<point>().x, 2);
+  EXPECT_EQ(call("tracked", "maybe", args(msgpack::type::nil_t{})).value.get().as<int>(), -1);
+  EXPECT_EQ(call("tracked", "span", args(segment{{1, 0, ""}, {5, 0, ""}})).value.get().as<int>(), 4);
+  EXPECT_EQ(lifelog.constructed, 1);
+}
+
+// The result side of the same walk, as the client reports it.
+TEST(Conversion, ResultMismatchSaysWhatArrivedAndWhatWasAskedFor) {
+  const auto value = [](const auto& v) {
+    const auto packed = args(v);  // a one-element array; take the element
+    return msgpack::unpack(packed.data(), packed.size());
+  };
+  auto v = value("text");
+  EXPECT_EQ(detail::result_mismatch_message<int>(v.get().via.array.ptr[0]),
+            "the result is str, expected int");
+  v = value(wire_map("x", 1, "y", "two"));
+  EXPECT_EQ(detail::result_mismatch_message<point>(v.get().via.array.ptr[0]),
+            "the result field 'y' is str, expected int");
+  v = value(std::vector<std::int64_t>{1, 300});
+  EXPECT_EQ(detail::result_mismatch_message<std::vector<std::uint8_t>>(v.get().via.array.ptr[0]),
+            "the result is array, expected bin or str");
+  v = value(std::vector<std::int64_t>{1, -3});
+  EXPECT_EQ(detail::result_mismatch_message<std::vector<unsigned>>(v.get().via.array.ptr[0]),
+            "the result element 2 is -3, expected int in [0, 4294967295]");
+}
+
+enum class color { red, green };
+enum class shade { dark, light };
+
+}  // namespace
+}  // namespace troupe
+
+MSGPACK_ADD_ENUM(troupe::shade);
+
+namespace troupe {
+namespace {
+
+// What may cross a process boundary, decided at compile time. A failing
+// case is a build error with troupe's own message: tests/compile_fail/.
+struct opaque {
+  int* pointer = nullptr;
+};
+struct own_adaptor {};
+
+}  // namespace
+}  // namespace troupe
+
+namespace msgpack {
+MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
+  namespace adaptor {
+  template <>
+  struct convert<troupe::own_adaptor> {
+    const msgpack::object& operator()(const msgpack::object& o, troupe::own_adaptor&) const { return o; }
+  };
+  }  // namespace adaptor
+}
+}  // namespace msgpack
+
+namespace troupe {
+namespace {
+
+using detail::crossing;
+template <class T>
+constexpr bool parameter_ok = detail::crosses<T, crossing::parameter>::value;
+
+static_assert(parameter_ok<int> && parameter_ok<bool> && parameter_ok<double> && parameter_ok<std::string>);
+static_assert(parameter_ok<point> && parameter_ok<sample> && parameter_ok<std::vector<point>>);
+static_assert(parameter_ok<std::map<std::string, std::optional<point>>> &&
+              parameter_ok<std::tuple<int, point>>);
+static_assert(parameter_ok<msgpack::object> && parameter_ok<std::string_view> && parameter_ok<std::byte>);
+static_assert(parameter_ok<shade> && parameter_ok<own_adaptor>);
+static_assert(!parameter_ok<int*> && !parameter_ok<const char*> && !parameter_ok<int point::*>);
+static_assert(!parameter_ok<opaque> && !parameter_ok<std::vector<opaque>> &&
+              !parameter_ok<std::map<int, opaque>>);
+static_assert(!parameter_ok<std::optional<int*>> && !parameter_ok<color> &&
+              !parameter_ok<std::function<int()>>);
+static_assert(detail::crosses<const char*, crossing::call_argument>::value);  // sent as str
+static_assert(!detail::crosses<const char*, crossing::result>::value);
+static_assert(!detail::crosses<own_adaptor, crossing::result>::value);  // convert only, no pack
 
 TEST_F(Dispatch, HostileArgsAreRejectedWithinLimits) {
   // An array header claiming 4 billion elements in a 5-byte frame.

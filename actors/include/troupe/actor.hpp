@@ -10,8 +10,13 @@
 //
 // Only the name travels: the worker executable that links this definition
 // builds a `squares` object lazily, in its own process, on the first message
-// for it. Arguments and results are anything msgpack-c can convert; a type
-// it cannot convert fails to compile here, not at run time.
+// for it. Parameters and results are values msgpack-c can convert. A pointer
+// parameter or result, or a type msgpack-c cannot convert, fails to compile
+// at the troupe::method line with a static_assert saying why and what to do.
+//
+// Thread-safety: everything here runs during static initialization (actor
+// objects) or on a worker's one thread that runs user code; none of it is
+// meant to be called from several threads at once.
 #pragma once
 
 #include "troupe/value_buffer.hpp"
@@ -19,10 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <limits>
 #include <memory>
-#include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -31,26 +33,25 @@
 #include <utility>
 #include <vector>
 
+#include "troupe/conversion.hpp"
+#include "troupe/errors.hpp"
+
 namespace troupe {
 
 // What an instance may know about itself. A class whose constructor takes a
 // `const troupe::context&` receives it; otherwise it is default-constructed.
+// The views are valid during the constructor only: copy what you keep.
+// Nothing here throws.
 class context {
  public:
-  context(std::string_view address, std::string_view name, std::string_view key)
+  context(std::string_view address, std::string_view name, std::string_view key) noexcept
       : address_(address), name_(name), key_(key) {}
-  std::string_view address() const { return address_; }  // "counter/alice"
-  std::string_view name() const { return name_; }        // "counter"
-  std::string_view key() const { return key_; }          // "alice", empty if unkeyed
+  std::string_view address() const noexcept { return address_; }  // "counter/alice"
+  std::string_view name() const noexcept { return name_; }        // "counter"
+  std::string_view key() const noexcept { return key_; }          // "alice", empty if unkeyed
 
  private:
   std::string_view address_, name_, key_;
-};
-
-// Thrown while decoding arguments; the worker answers `bad_args`.
-class bad_args_error : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
 };
 
 namespace detail {
@@ -98,78 +99,14 @@ struct actor_type_info {
 template <class A>
 using arg_t = std::remove_cvref_t<A>;
 
-// Type names for bad_args messages, in the wire's vocabulary ("int", "str",
-// "array") so that a caller in any language can read them.
-std::string wire_type_name(const msgpack::object& o);
-std::string demangled_type_name(const std::type_info& type);
-
-template <class T>
-struct is_optional : std::false_type {};
-template <class T>
-struct is_optional<std::optional<T>> : std::true_type {};
-
-template <class T>
-struct is_byte_container : std::false_type {};
-template <class T>
-requires requires { typename T::value_type; }
-struct is_byte_container<T> : std::bool_constant<std::is_same_v<typename T::value_type, char> ||
-                                                 std::is_same_v<typename T::value_type, signed char> ||
-                                                 std::is_same_v<typename T::value_type, unsigned char> ||
-                                                 std::is_same_v<typename T::value_type, std::byte>> {};
-
-template <class T>
-std::string expected_type_name() {
-  if constexpr (std::is_same_v<T, bool>) {
-    return "bool";
-  } else if constexpr (std::is_integral_v<T> || std::is_enum_v<T>) {
-    return "int";
-  } else if constexpr (std::is_floating_point_v<T>) {
-    return "float";
-  } else if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, std::string_view>) {
-    return "str";
-  } else if constexpr (is_byte_container<T>::value) {
-    return "bin or str";  // msgpack-c reads these from raw bytes, not arrays
-  } else if constexpr (is_optional<T>::value) {
-    return expected_type_name<typename T::value_type>() + " or nil";
-  } else if constexpr (requires {
-                         typename T::key_type;
-                         typename T::mapped_type;
-                       }) {
-    return "map of " + expected_type_name<typename T::key_type>() + " to " +
-           expected_type_name<typename T::mapped_type>();
-  } else if constexpr (
-      requires { typename T::value_type; } && requires(const T& t) { t.begin(); }) {
-    return "array of " + expected_type_name<typename T::value_type>();
-  } else {
-    return demangled_type_name(typeid(T));  // a user struct, e.g. "geo::point"
-  }
-}
-
-// "argument 2 must be int, got str": the same words as the Python worker's.
-template <class T>
-[[noreturn]] void throw_conversion_error(const msgpack::object& o, std::size_t index) {
-  std::string what = "argument " + std::to_string(index + 1) + " must be " + expected_type_name<T>();
-  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-    // msgpack-c refuses an integer that does not fit; say which bounds.
-    if (o.type == msgpack::type::POSITIVE_INTEGER || o.type == msgpack::type::NEGATIVE_INTEGER) {
-      what +=
-          " in [" + std::to_string(std::numeric_limits<T>::min()) + ", " +
-          std::to_string(std::numeric_limits<T>::max()) + "], got " +
-          (o.type == msgpack::type::POSITIVE_INTEGER ? std::to_string(o.via.u64) : std::to_string(o.via.i64));
-      throw bad_args_error(what);
-    }
-  }
-  throw bad_args_error(what + ", got " + wire_type_name(o));
-}
-
 template <class A>
 arg_t<A> convert_arg(const msgpack::object& o, std::size_t index) {
   try {
     return o.as<arg_t<A>>();
   } catch (const msgpack::type_error&) {
-    throw_conversion_error<arg_t<A>>(o, index);
+    throw bad_args_error(argument_mismatch_message<arg_t<A>>(o, index));
   } catch (const std::bad_cast&) {
-    throw_conversion_error<arg_t<A>>(o, index);
+    throw bad_args_error(argument_mismatch_message<arg_t<A>>(o, index));
   }
 }
 
@@ -199,6 +136,27 @@ invoker make_invoker(Fn fn) {
   };
 }
 
+// Checks every parameter and the result at compile time (see
+// conversion.hpp); only a method whose types all cross gets an invoker, so
+// a failed check is reported by troupe's static_assert alone, not followed
+// by msgpack-c's template errors.
+template <class T, class R, class... A, class Fn>
+invoker make_checked_invoker(Fn fn) {
+  constexpr bool params_cross = (check_crossing<arg_t<A>, crossing::parameter>::value && ...);
+  constexpr bool result_crosses = [] {
+    if constexpr (std::is_void_v<R>) {
+      return true;
+    } else {
+      return check_crossing<std::remove_cvref_t<R>, crossing::result>::value;
+    }
+  }();
+  if constexpr (params_cross && result_crosses) {
+    return make_invoker<T, R, A...>(fn);
+  } else {
+    return {};
+  }
+}
+
 void register_actor_type(actor_type_info info);
 
 }  // namespace detail
@@ -210,18 +168,28 @@ struct method_def {
   detail::invoker call;
 };
 
+// Registers member function `fn` under `name` (1-128 bytes of UTF-8; checked
+// when the worker starts). Returns the definition troupe::actor takes.
+// Does not compile when a parameter or the result is a pointer, or a type
+// msgpack-c cannot convert (the static_assert says what to do instead).
+// Throws only std::bad_alloc. At run time, arguments that do not convert
+// are answered `bad_args` ("argument 1 field 'y' must be int, got str")
+// and the method is not called; an exception from the method is answered
+// `actor_error` with its what(), and troupe::bad_args_error with `bad_args`.
 template <class T, class R, class... A>
 method_def<T> method(std::string_view name, R (T::*fn)(A...)) {
-  return {std::string(name), detail::make_invoker<T, R, A...>(fn)};
+  return {std::string(name), detail::make_checked_invoker<T, R, A...>(fn)};
 }
 
 template <class T, class R, class... A>
 method_def<T> method(std::string_view name, R (T::*fn)(A...) const) {
-  return {std::string(name), detail::make_invoker<T, R, A...>(fn)};
+  return {std::string(name), detail::make_checked_invoker<T, R, A...>(fn)};
 }
 
 // The description of actor class T under `name`: what troupe::actor
-// registers. Tests build registries from these directly.
+// registers. Tests build registries from these directly. A duplicate method
+// name is recorded in the result's `errors`, not thrown. Throws only
+// std::bad_alloc.
 template <class T>
 detail::actor_type_info describe_actor(std::string_view name, std::vector<method_def<T>> methods) {
   static_assert(std::is_default_constructible_v<T> || std::is_constructible_v<T, const context&>,
@@ -243,10 +211,12 @@ detail::actor_type_info describe_actor(std::string_view name, std::vector<method
   return info;
 }
 
-// Registers actor class T under `name` in the process-wide registry. Define
-// one at namespace scope in a source file compiled into the worker
-// executable (see troupe_add_worker in CMake and docs/concepts.md on why
-// not through a static library).
+// Registers actor class T under `name` in the process-wide registry
+// (registry::global()). Define one at namespace scope in a source file
+// compiled into the worker executable (see troupe_add_worker in CMake and
+// docs/concepts.md on why not through a static library). An invalid or
+// duplicate name is recorded, not thrown: the worker refuses to start and
+// says why. Not thread-safe: meant for static initialization.
 template <class T>
 class actor {
  public:

@@ -5,113 +5,158 @@
 //   c.tell("counter/alice", "add", 5);                         // one-way
 //   auto ys = c.map<int>("squares", "square", std::vector{1, 2, 3});
 //
+// Errors are the exceptions of troupe/errors.hpp, all derived from
+// troupe::exception.
+//
 // Thread-safety: every member function may be called from any number of
-// threads at once. One background thread owns the ZeroMQ socket; it also
-// runs the callbacks given to ask_raw(), which therefore must not block.
-// Futures are completed from that thread.
+// threads at once, except where a comment says otherwise. One background
+// thread owns the ZeroMQ socket; it also runs the callbacks given to
+// ask_raw(), which therefore must neither block nor throw, and it completes
+// the futures of ask().
+//
+// What fails to compile: a pointer as R or as an argument (except a C
+// string, sent as str), and a type msgpack-c cannot convert; a static_assert
+// says what to do instead.
 #pragma once
 
 #include "troupe/value_buffer.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
+#include <typeinfo>
 #include <vector>
 
+#include "troupe/conversion.hpp"
+#include "troupe/errors.hpp"
 #include "troupe/protocol.hpp"
 
 namespace troupe {
 
-// An error reply: code() is the protocol's error code.
-class error : public std::runtime_error {
- public:
-  error(protocol::status code, const std::string& message)
-      : std::runtime_error(std::string(protocol::to_string(code)) + ": " + message),
-        code_(code),
-        message_(message) {}
-  protocol::status code() const { return code_; }
-  std::string_view code_name() const { return protocol::to_string(code_); }
-  const std::string& message() const { return message_; }
-
- private:
-  protocol::status code_;
-  std::string message_;
-};
-
-// The result arrived but cannot be converted to the type the caller asked for.
-class result_type_error : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
+// Options of a client; plain values.
 struct client_options {
   std::chrono::milliseconds timeout{30000};  // default per-call timeout
-  protocol::limits limits;
+  protocol::limits limits;                   // bounds for decoding reply values
 };
 
+// Options of one ask; plain values.
 struct call_options {
   std::chrono::milliseconds timeout{0};  // 0: the client's default
 };
 
 // A raw reply: `value` is the msgpack result, or a msgpack string with the
-// error message when code != ok.
+// error message when code != ok. A plain value.
 struct raw_reply {
   protocol::status code = protocol::status::ok;
   std::string value;
 };
 
+namespace detail {
+
+// A successful reply's value as R. Throws result_type_error saying what
+// arrived and what was asked for: "the result is str, expected int".
+template <class R>
+R result_as(const msgpack::object& value) {
+  try {
+    return value.as<R>();
+  } catch (const msgpack::type_error&) {
+    throw result_type_error(result_mismatch_message<R>(value));
+  } catch (const std::bad_cast&) {
+    throw result_type_error(result_mismatch_message<R>(value));
+  }
+}
+
+// Checks a call's types at compile time (see conversion.hpp): false after
+// troupe's static_assert has said what cannot cross and why. The calls
+// compile nothing else then, so msgpack-c's template errors do not follow.
+template <class R, class... A>
+constexpr bool call_types_cross() {
+  bool result_crosses = true;
+  if constexpr (!std::is_void_v<R>)
+    result_crosses = check_crossing<std::remove_cvref_t<R>, crossing::call_result>::value;
+  return (check_crossing<std::remove_cvref_t<A>, crossing::call_argument>::value && ... && result_crosses);
+}
+
+}  // namespace detail
+
 class client {
  public:
   using callback = std::function<void(raw_reply&&)>;
 
+  // Starts the client's I/O thread and connects to `endpoint` in the
+  // background: no broker needs to be up yet. Throws zmq::error_t for an
+  // endpoint ZeroMQ cannot parse, std::runtime_error (or std::system_error)
+  // when the thread or its wake-up descriptor cannot be created.
   explicit client(std::string endpoint, client_options options = {});
-  ~client();  // fails whatever is still pending with deadline_exceeded
+  // Fails whatever is still pending with deadline_exceeded ("the client was
+  // closed") and joins the I/O thread. Not from a callback or a future's
+  // continuation running on that thread; not while another thread still
+  // uses the client.
+  ~client();
   client(const client&) = delete;
   client& operator=(const client&) = delete;
 
-  // Low level: `args` is an encoded msgpack array. `done` runs exactly once,
-  // on the client's thread: with the reply, or deadline_exceeded if no reply
-  // came within the timeout (the broker being down included).
+  // Low level: `args` is an encoded msgpack array (see pack_args). `done`
+  // runs exactly once, on the client's thread: with the reply, or
+  // deadline_exceeded if no reply came within `timeout` (0: the client's
+  // default), the broker being down included. `done` must not block or
+  // throw. Returns at once; throws only std::bad_alloc.
   void ask_raw(std::string_view address, std::string_view method, std::string args,
                std::chrono::milliseconds timeout, callback done);
+  // One-way: no reply, no confirmation of delivery. Returns at once; throws
+  // only std::bad_alloc.
   void tell_raw(std::string_view address, std::string_view method, std::string args);
 
+  // Calls `method` of the actor at `address` with `args`. Returns at once a
+  // future whose get() returns the result as R (nothing for R = void) or
+  // throws troupe::error (an error reply, or deadline_exceeded: every ask
+  // ends) or troupe::result_type_error (the result does not convert to R).
+  // ask itself throws only std::bad_alloc.
   template <class R, class... A>
   std::future<R> ask(std::string_view address, std::string_view method, const A&... args) {
     return ask<R>(call_options{}, address, method, args...);
   }
 
+  // The same with options first: ask<R>(call_options{500ms}, address, method, args...).
   template <class R, class... A>
   std::future<R> ask(call_options opts, std::string_view address, std::string_view method, const A&... args) {
-    auto promise = std::make_shared<std::promise<R>>();
-    auto future = promise->get_future();
-    ask_raw(address, method, pack_args(args...), opts.timeout, [promise, this](raw_reply&& reply) {
-      try {
-        if constexpr (std::is_void_v<R>) {
-          check(reply);
-          promise->set_value();
-        } else {
-          promise->set_value(decode<R>(reply));
+    if constexpr (!detail::call_types_cross<R, A...>()) {
+      return {};
+    } else {
+      auto promise = std::make_shared<std::promise<R>>();
+      auto future = promise->get_future();
+      ask_raw(address, method, pack_args(args...), opts.timeout, [promise, this](raw_reply&& reply) {
+        try {
+          if constexpr (std::is_void_v<R>) {
+            check(reply);
+            promise->set_value();
+          } else {
+            promise->set_value(decode<R>(reply));
+          }
+        } catch (...) {
+          promise->set_exception(std::current_exception());
         }
-      } catch (...) {
-        promise->set_exception(std::current_exception());
-      }
-    });
-    return future;
+      });
+      return future;
+    }
   }
 
+  // One-way call: returns at once, throws only std::bad_alloc; nothing
+  // says whether it ran.
   template <class... A>
   void tell(std::string_view address, std::string_view method, const A&... args) {
-    tell_raw(address, method, pack_args(args...));
+    if constexpr (detail::call_types_cross<void, A...>()) tell_raw(address, method, pack_args(args...));
   }
 
   // Applies `method` to every element of `inputs`, at most `window` calls in
@@ -123,7 +168,8 @@ class client {
   std::vector<R> map(std::string_view address, std::string_view method, const std::vector<In>& inputs,
                      std::size_t window = 64, call_options opts = {});
 
-  // Encodes arguments as the msgpack array a REQUEST carries.
+  // Encodes arguments as the msgpack array a REQUEST carries. Static and
+  // thread-safe; throws only std::bad_alloc.
   template <class... A>
   static std::string pack_args(const A&... args) {
     troupe::value_buffer buf;
@@ -133,7 +179,8 @@ class client {
     return std::string(buf.data(), buf.size());
   }
 
-  const std::string& endpoint() const { return endpoint_; }
+  // The endpoint given to the constructor.
+  const std::string& endpoint() const noexcept { return endpoint_; }
 
  private:
   template <class T>
@@ -149,18 +196,15 @@ class client {
   template <class... T>
   struct is_tuple<std::tuple<T...>> : std::true_type {};
 
+  // Throws troupe::error for an error reply.
   void check(const raw_reply& reply) const;
   template <class R>
   R decode(const raw_reply& reply) const {
     check(reply);
     msgpack::object_handle oh = unpack(reply.value);
-    try {
-      return oh.get().as<R>();
-    } catch (const std::exception& e) {
-      throw result_type_error(std::string("the result cannot be converted to the requested type: ") +
-                              e.what());
-    }
+    return detail::result_as<R>(oh.get());
   }
+  // Throws result_type_error for bytes that are not msgpack within limits.
   msgpack::object_handle unpack(const std::string& bytes) const;
 
   struct impl;
