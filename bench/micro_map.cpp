@@ -96,7 +96,7 @@ double map_cost_us(troupe::client& c, std::size_t n) {
   std::vector<long long> inputs(n);
   for (std::size_t i = 0; i < n; ++i) inputs[i] = static_cast<long long>(i);
   const auto start = steady_clock::now();
-  const auto out = c.map<long long>("squares", "square", inputs);
+  const auto out = c.map<long long>(troupe::map_options{.window = 64}, "squares", "square", inputs);
   const std::chrono::duration<double, std::micro> took = steady_clock::now() - start;
   if (out.size() != n || out.back() != inputs.back() * inputs.back())
     throw std::runtime_error("map returned wrong results");

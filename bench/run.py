@@ -526,6 +526,23 @@ def section_micro(a, tmp, results):
     table("Micro-benchmarks (Google Benchmark, median of 3 repetitions, CPU time)", ["benchmark", "time", "unit"],
           rows)
 
+    # client::map must be linear: its cost per input at 160k inputs against
+    # 10k (it starts its own broker and worker, stopped by pid).
+    exe = os.path.join(BIN, "troupe-micro-map")
+    if not os.path.exists(exe):
+        print("(%s not built)" % exe)
+        return
+    r = subprocess.run([exe, "--rounds", "1" if a.quick else "3"], capture_output=True, text=True, timeout=600)
+    per_input = dict(re.findall(r"^\s*([\d,]+) inputs:\s*([\d.]+) us/input", r.stdout, re.M))
+    if r.returncode != 0 or len(per_input) != 2:
+        print("(troupe-micro-map failed: %s)" % (r.stderr.strip() or r.stdout.strip()))
+        return
+    small, large = float(per_input["10,000"]), float(per_input["160,000"])
+    out["map"] = {"us_per_input_10k": small, "us_per_input_160k": large}
+    table("client::map, cost per input (window 64, ipc)", ["inputs", "µs/input"],
+          [["10,000", fmt(small)], ["160,000", fmt(large)], ["160k ÷ 10k", fmt(large / small)]])
+    target("map cost per input, 160k ÷ 10k inputs", large / small, 1.5, False)
+
 
 # ---- plots -------------------------------------------------------------------
 

@@ -13,7 +13,8 @@ int main(int argc, char** argv) {
   std::vector<std::tuple<long long, int>> inputs;
   for (long long x = 1; x <= 8; ++x) inputs.emplace_back(x, 100);  // 100 ms each
   try {
-    const auto squares = c.map<long long>("squares", "square_slowly", inputs, 8);
+    const auto squares =
+        c.map<long long>(troupe::map_options{.window = 8}, "squares", "square_slowly", inputs);
     std::printf("squares of 1..8:");
     for (auto s : squares) std::printf(" %lld", s);
     std::printf("\n");

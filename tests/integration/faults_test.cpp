@@ -176,7 +176,8 @@ TEST(Lifecycle, EightInputsOnThreeProcesses) {
   ASSERT_TRUE(c.wait_for_workers(3));
   std::vector<std::tuple<long long, int>> inputs;
   for (long long x = 1; x <= 8; ++x) inputs.emplace_back(x, 50);
-  const auto out = c.client().map<long long>("squares", "square_slowly", inputs, 8);
+  const auto out =
+      c.client().map<long long>(troupe::map_options{.window = 8}, "squares", "square_slowly", inputs);
   EXPECT_EQ(out, (std::vector<long long>{1, 4, 9, 16, 25, 36, 49, 64}));
   pool.signal(SIGTERM);
   ASSERT_NE(pool.wait_exit(15s), -1);

@@ -31,7 +31,7 @@ TEST(Routing, AskTellAndMapThroughAPool) {
   EXPECT_EQ(cl.ask<long long>("squares", "square", 7).get(), 49);
   std::vector<long long> xs;
   for (long long i = 0; i < 200; ++i) xs.push_back(i);
-  const auto ys = cl.map<long long>("squares", "square", xs, 16);
+  const auto ys = cl.map<long long>(troupe::map_options{.window = 16}, "squares", "square", xs);
   ASSERT_EQ(ys.size(), xs.size());
   for (std::size_t i = 0; i < xs.size(); ++i) EXPECT_EQ(ys[i], xs[i] * xs[i]);
   const auto v = cl.ask<std::vector<double>>("vectorize", "apply", std::vector<double>{1, 2, 3}).get();

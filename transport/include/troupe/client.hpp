@@ -4,9 +4,10 @@
 //   int y = c.ask<int>("squares", "square", 7).get();        // 49
 //   c.tell("counter/alice", "add", 5);                         // one-way
 //   auto ys = c.map<int>("squares", "square", std::vector{1, 2, 3});
+//   auto zs = c.map<int>(troupe::map_options{.window = 8}, "squares", "square", std::vector{4, 5});
 //
-// Errors are the exceptions of troupe/errors.hpp, all derived from
-// troupe::exception.
+// Options come first, for ask and map alike. Errors are the exceptions of
+// troupe/errors.hpp, all derived from troupe::exception.
 //
 // Thread-safety: every member function may be called from any number of
 // threads at once, except where a comment says otherwise. One background
@@ -53,6 +54,12 @@ struct client_options {
 // Options of one ask; plain values.
 struct call_options {
   std::chrono::milliseconds timeout{0};  // 0: the client's default
+};
+
+// Options of one map; plain values.
+struct map_options {
+  std::chrono::milliseconds timeout{0};  // per call; 0: the client's default
+  std::size_t window = 64;               // calls in flight at most; 0 counts as 1
 };
 
 // A raw reply: `value` is the msgpack result, or a msgpack string with the
@@ -159,14 +166,22 @@ class client {
     if constexpr (detail::call_types_cross<void, A...>()) tell_raw(address, method, pack_args(args...));
   }
 
-  // Applies `method` to every element of `inputs`, at most `window` calls in
-  // flight, and returns the results in input order. An element is one
-  // argument, or a std::tuple of arguments. On the first error no new call
-  // is started; the error of the lowest failing index is thrown once the
-  // calls in flight have ended.
+  // Applies `method` to every element of `inputs` (one argument, or a
+  // std::tuple of arguments), at most `window` calls in flight, and returns
+  // the results in input order. Blocks until every call it started has
+  // ended; its cost is linear in the number of inputs. On the first error
+  // reply no new call is started, and once the calls in flight have ended
+  // the error of the lowest failing index is thrown as troupe::error; a
+  // result that does not convert to R throws troupe::result_type_error.
+  // Not from a callback (it would wait for the thread it blocks).
   template <class R, class In>
-  std::vector<R> map(std::string_view address, std::string_view method, const std::vector<In>& inputs,
-                     std::size_t window = 64, call_options opts = {});
+  std::vector<R> map(map_options opts, std::string_view address, std::string_view method,
+                     const std::vector<In>& inputs);
+  // The same with map_options{} (window 64, the client's timeout).
+  template <class R, class In>
+  std::vector<R> map(std::string_view address, std::string_view method, const std::vector<In>& inputs) {
+    return map<R>(map_options{}, address, method, inputs);
+  }
 
   // Encodes arguments as the msgpack array a REQUEST carries. Static and
   // thread-safe; throws only std::bad_alloc.
@@ -196,6 +211,9 @@ class client {
   template <class... T>
   struct is_tuple<std::tuple<T...>> : std::true_type {};
 
+  template <class R, class In>
+  std::vector<R> map_checked(const map_options& opts, std::string_view address, std::string_view method,
+                             const std::vector<In>& inputs);
   // Throws troupe::error for an error reply.
   void check(const raw_reply& reply) const;
   template <class R>
@@ -214,42 +232,52 @@ class client {
 };
 
 template <class R, class In>
-std::vector<R> client::map(std::string_view address, std::string_view method, const std::vector<In>& inputs,
-                           std::size_t window, call_options opts) {
+std::vector<R> client::map(map_options opts, std::string_view address, std::string_view method,
+                           const std::vector<In>& inputs) {
+  if constexpr (!detail::call_types_cross<R, In>()) {
+    return {};
+  } else {
+    return map_checked<R>(opts, address, method, inputs);
+  }
+}
+
+template <class R, class In>
+std::vector<R> client::map_checked(const map_options& opts, std::string_view address, std::string_view method,
+                                   const std::vector<In>& inputs) {
   struct shared_state {
     std::mutex mu;
     std::condition_variable cv;
     std::size_t in_flight = 0;
+    // Kept up to date by the callbacks, so that deciding whether to go on
+    // costs O(1) per call rather than a scan of every reply so far.
+    std::size_t first_failure = std::numeric_limits<std::size_t>::max();  // none yet
     std::vector<std::optional<raw_reply>> replies;
   };
+  constexpr std::size_t none = std::numeric_limits<std::size_t>::max();
   auto st = std::make_shared<shared_state>();
   st->replies.resize(inputs.size());
-  window = std::max<std::size_t>(window, 1);
-  bool failed = false;
-  for (std::size_t i = 0; i < inputs.size() && !failed; ++i) {
+  const std::size_t window = std::max<std::size_t>(opts.window, 1);
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
     {
       std::unique_lock lock(st->mu);
-      st->cv.wait(lock, [&] { return st->in_flight < window; });
-      for (const auto& r : st->replies)
-        if (r && r->code != protocol::status::ok) failed = true;
-      if (failed) break;
+      st->cv.wait(lock, [&] { return st->in_flight < window || st->first_failure != none; });
+      if (st->first_failure != none) break;
       ++st->in_flight;
     }
     ask_raw(address, method, pack_input(inputs[i]), opts.timeout, [st, i](raw_reply&& reply) {
       std::lock_guard lock(st->mu);
+      if (reply.code != protocol::status::ok && i < st->first_failure) st->first_failure = i;
       st->replies[i] = std::move(reply);
       --st->in_flight;
-      st->cv.notify_all();
+      st->cv.notify_one();  // the one waiter is the thread in map
     });
   }
   std::unique_lock lock(st->mu);
   st->cv.wait(lock, [&] { return st->in_flight == 0; });
+  lock.unlock();  // every callback has run: the replies are ours alone now
+  if (st->first_failure != none) check(*st->replies[st->first_failure]);  // throws
   std::vector<R> out;
   out.reserve(inputs.size());
-  for (auto& r : st->replies) {
-    if (!r) break;  // not started because an earlier call failed
-    check(*r);
-  }
   for (auto& r : st->replies) out.push_back(decode<R>(*r));
   return out;
 }
