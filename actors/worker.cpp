@@ -23,6 +23,7 @@
 #include <zmq.hpp>
 
 #include "troupe/dispatch.hpp"
+#include "troupe/endpoint.hpp"
 
 namespace troupe {
 namespace {
@@ -283,11 +284,6 @@ std::string base_name(const char* path) {
 }
 
 }  // namespace
-
-std::string default_broker_endpoint() {
-  const char* env = std::getenv("TROUPE_BROKER");
-  return env && *env ? env : "tcp://127.0.0.1:5555";
-}
 
 int run_worker(const worker_options& options, const registry& types) {
   worker_runtime runtime(options, types);

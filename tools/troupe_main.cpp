@@ -14,7 +14,6 @@
 #include "json_msgpack.hpp"
 #include "troupe/broker.hpp"
 #include "troupe/client.hpp"
-#include "troupe/worker.hpp"
 
 namespace {
 

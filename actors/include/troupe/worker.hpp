@@ -36,7 +36,4 @@ int run_worker(const worker_options& options, const registry& types);
 // forwards SIGINT/SIGTERM to all and waits for them.
 int run_supervisor(const worker_options& options, const registry& types);
 
-// $TROUPE_BROKER, else tcp://127.0.0.1:5555.
-std::string default_broker_endpoint();
-
 }  // namespace troupe

@@ -41,6 +41,7 @@
 
 #include "troupe/conversion.hpp"
 #include "troupe/errors.hpp"
+#include "troupe/endpoint.hpp"  // default_broker_endpoint()
 #include "troupe/protocol.hpp"
 
 namespace troupe {
