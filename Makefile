@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 PYTHON := /usr/bin/python3
 
-.PHONY: all deps build demo test test-cpp test-python test-sanitize bench format clean
+.PHONY: all deps build demo test test-cpp test-python test-sanitize bench format clean package
 
 all: build
 
@@ -33,6 +33,14 @@ test-sanitize: deps
 	@cmake --build build-sanitize -j $(JOBS)
 	@cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS) --timeout 600
+
+# A Debian package of troupe (CPack): headers, static libraries, the CMake
+# package, troupe.pc and the `troupe` executable, under /usr. Install it
+# with `apt install ./build/troupe_*.deb`; see docs/using.md.
+package: build
+	@scripts/install-deps.sh --package
+	@cd build && cpack -G DEB
+	@ls build/troupe_*.deb
 
 format:
 	@find actors transport tools examples tests bench \( -name '*.cpp' -o -name "*.hpp" \) | xargs clang-format -i

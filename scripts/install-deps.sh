@@ -10,9 +10,12 @@ packages=(
   python3 python3-zmq python3-msgpack python3-pytest
   python3-venv
 )
-if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(valgrind gnuplot-nox)
-fi
+case "${1:-}" in
+  --bench) packages+=(valgrind gnuplot-nox) ;;
+  # CPack's DEB generator: dpkg-shlibdeps finds the executable's library
+  # dependencies; it uses `file` to find the executables.
+  --package) packages+=(dpkg-dev file) ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
