@@ -3,6 +3,10 @@
 //   int main(int argc, char** argv) { return troupe::worker_main(argc, argv); }
 //
 // plus the actor definitions compiled into it.
+//
+// These functions take over the process: they block SIGINT and SIGTERM and
+// read them themselves, and run until one arrives. Call one of them once,
+// from main(), and from no other thread at the same time.
 #pragma once
 
 #include <chrono>
@@ -13,27 +17,38 @@
 
 namespace troupe {
 
+// How a worker runs; plain values. worker_main fills them from the command
+// line (flags of the same names, see --help).
 struct worker_options {
-  std::string broker;  // default: $TROUPE_BROKER, else tcp://127.0.0.1:5555
-  std::string name;    // for logs and broker stats; default: executable name
-  int processes = 0;   // 0: run in this process; N >= 1: a supervisor forks N workers
-  unsigned credits = 64;
-  std::chrono::milliseconds heartbeat{1000};
-  int liveness = 3;
+  std::string broker;                         // default: $TROUPE_BROKER, else tcp://127.0.0.1:5555
+  std::string name;                           // for logs and broker stats; default: executable name
+  int processes = 0;                          // 0: run in this process; N >= 1: a supervisor forks N workers
+  unsigned credits = 64;                      // requests a worker process holds at once
+  std::chrono::milliseconds heartbeat{1000};  // interval of heartbeats both ways
+  int liveness = 3;                           // heartbeats missed before the broker is presumed gone
   std::chrono::milliseconds stop_timeout{10000};  // supervisor: SIGKILL after this
-  protocol::limits limits;
+  protocol::limits limits;                        // bounds for decoding arguments
 };
 
-// Parses the command line (see --help) and runs a worker or a supervised
-// pool of them until SIGINT/SIGTERM. Returns the process exit code.
+// Parses the command line (see --help) and runs a worker, or a supervised
+// pool of them with --processes N, until SIGINT/SIGTERM. Returns the process
+// exit code: 0 after a clean stop (also for --help and --list), 2 when
+// `types` has errors (duplicate or invalid names) or no actors, the
+// command-line parser's code for bad flags, 1 when the runtime cannot start.
+// Throws zmq::error_t for a broker endpoint ZeroMQ cannot parse.
 int worker_main(int argc, char** argv, const registry& types = registry::global());
 
 // Runs one worker in this process until SIGINT/SIGTERM (blocked and read by
-// the runtime). Returns the exit code.
+// the runtime): finishes what it holds, destroys every live instance once,
+// says goodbye to the broker. Returns 0, or 1 if it could not start. Throws
+// zmq::error_t for a broker endpoint ZeroMQ cannot parse. `types` must
+// outlive the call.
 int run_worker(const worker_options& options, const registry& types);
 
-// Forks options.processes workers, restarts any that dies (with backoff),
-// forwards SIGINT/SIGTERM to all and waits for them.
+// Forks options.processes workers (each runs run_worker), restarts any that
+// dies (with backoff), forwards SIGINT/SIGTERM to all and waits for them,
+// SIGKILLing those still running after options.stop_timeout. Returns 0 when
+// all stopped in time, else 1.
 int run_supervisor(const worker_options& options, const registry& types);
 
 }  // namespace troupe

@@ -40,8 +40,8 @@
 #include <vector>
 
 #include "troupe/conversion.hpp"
-#include "troupe/errors.hpp"
 #include "troupe/endpoint.hpp"  // default_broker_endpoint()
+#include "troupe/errors.hpp"
 #include "troupe/protocol.hpp"
 
 namespace troupe {
