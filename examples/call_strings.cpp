@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "troupe/client.hpp"
-#include "troupe/worker.hpp"
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);

@@ -4,7 +4,6 @@
 #include <cstdio>
 
 #include "troupe/client.hpp"
-#include "troupe/worker.hpp"
 
 int main(int argc, char** argv) {
   troupe::client c(argc > 1 ? argv[1] : troupe::default_broker_endpoint());

@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "troupe/client.hpp"
-#include "troupe/worker.hpp"
 
 int main(int argc, char** argv) {
   troupe::client c(argc > 1 ? argv[1] : troupe::default_broker_endpoint());
