@@ -24,6 +24,7 @@
 
 #include "troupe/dispatch.hpp"
 #include "troupe/endpoint.hpp"
+#include "troupe/wire.hpp"
 
 namespace troupe {
 namespace {
@@ -33,31 +34,6 @@ using protocol::command;
 
 void log_line(const worker_options& opt, const std::string& text) {
   std::fprintf(stderr, "[%s %d] %s\n", opt.name.c_str(), static_cast<int>(getpid()), text.c_str());
-}
-
-// Receives one multipart message into `frames` (up to its size); returns how
-// many frames the message had in all, 0 when nothing is waiting. Draining
-// with dontwait rather than asking ZMQ_EVENTS before each message saves
-// libzmq a poll() system call per message.
-template <std::size_t N>
-std::size_t recv_waiting(zmq::socket_t& s, std::array<zmq::message_t, N>& frames) {
-  std::size_t n = 0;
-  zmq::message_t extra;
-  for (;;) {
-    auto& target = n < N ? frames[n] : extra;
-    if (!s.recv(target, n == 0 ? zmq::recv_flags::dontwait : zmq::recv_flags::none)) return n;
-    ++n;
-    if (!target.more()) return n;
-  }
-}
-
-void configure(zmq::socket_t& s, const worker_options& opt) {
-  s.set(zmq::sockopt::linger, 0);
-  s.set(zmq::sockopt::reconnect_ivl, 100);
-  s.set(zmq::sockopt::sndhwm, 0);
-  s.set(zmq::sockopt::rcvhwm, 0);
-  // Frames far over the limit are refused by ZeroMQ before they are read.
-  s.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(opt.limits.max_message_bytes * 4 + 4096));
 }
 
 // A fresh routing id for the work socket, so the heartbeat socket can name it.
@@ -108,7 +84,7 @@ class worker_runtime {
   void connect() {
     std::string id = new_routing_id();
     work_ = zmq::socket_t(ctx_, zmq::socket_type::dealer);
-    configure(work_, opt_);
+    wire::configure_dealer(work_, opt_.limits);
     work_.set(zmq::sockopt::routing_id, id);
     work_.connect(opt_.broker);
     {
@@ -126,13 +102,7 @@ class worker_runtime {
     info.actors = types_.names();
     std::string body;
     protocol::encode_ready(body, info);
-    send_command(work_, command::ready, body);
-  }
-
-  static void send_command(zmq::socket_t& s, command c, std::string_view body = {}) {
-    const auto hdr = protocol::header(c);
-    s.send(zmq::buffer(hdr), body.empty() ? zmq::send_flags::none : zmq::send_flags::sndmore);
-    if (!body.empty()) s.send(zmq::buffer(body), zmq::send_flags::none);
+    wire::send(work_, command::ready, body);
   }
 
   void handle_request(std::size_t n) {
@@ -145,15 +115,12 @@ class worker_runtime {
     const auto code =
         handler_.handle(meta->address, meta->method, frames_[2].data(), frames_[2].size(), value_);
     protocol::encode_reply_meta(meta_buf_, meta->id, protocol::to_string(code));
-    const auto hdr = protocol::header(command::reply);
-    work_.send(zmq::buffer(hdr), zmq::send_flags::sndmore);
-    work_.send(zmq::buffer(meta_buf_), zmq::send_flags::sndmore);
-    work_.send(zmq::buffer(value_.data(), value_.size()), zmq::send_flags::none);
+    wire::send(work_, command::reply, meta_buf_, zmq::buffer(value_.data(), value_.size()));
   }
 
   // Handles one waiting message; false when none was waiting.
   bool handle_one() {
-    const auto n = recv_waiting(work_, frames_);
+    const auto n = wire::receive(work_, frames_);
     if (n == 0) return false;
     const auto cmd = protocol::parse_header(frames_[0].data(), frames_[0].size());
     if (!cmd) return true;  // not ours: drop
@@ -185,7 +152,7 @@ class worker_runtime {
       phase_ = phase::awaiting_ack;
       ack_deadline_ =
           clock::now() + std::min<clock::duration>(std::chrono::seconds(2), opt_.heartbeat * opt_.liveness);
-      send_command(work_, command::disconnect);
+      wire::send(work_, command::disconnect);
     }
   }
 
@@ -218,7 +185,7 @@ class worker_runtime {
     zmq::context_t ctx(1);
     auto open = [&] {
       zmq::socket_t s(ctx, zmq::socket_type::dealer);
-      configure(s, opt_);
+      wire::configure_dealer(s, opt_.limits);
       s.connect(opt_.broker);
       return s;
     };
@@ -237,13 +204,13 @@ class worker_runtime {
           std::lock_guard lock(id_mu_);
           id = work_id_;
         }
-        send_command(hb, command::heartbeat, id);
+        wire::send(hb, command::heartbeat, id);
         next_beat = now + opt_.heartbeat;
       }
       zmq::pollitem_t items[] = {{hb.handle(), 0, ZMQ_POLLIN, 0}};
       const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_beat - now);
       zmq::poll(items, 1, std::clamp(wait, std::chrono::milliseconds(0), std::chrono::milliseconds(100)));
-      for (std::size_t n; (n = recv_waiting(hb, frames)) > 0;) {
+      for (std::size_t n; (n = wire::receive(hb, frames)) > 0;) {
         last_heard = clock::now();
         // DISCONNECT here means the broker does not know the worker we named.
         if (protocol::parse_header(frames[0].data(), frames[0].size()) == command::disconnect)
