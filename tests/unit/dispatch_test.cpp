@@ -231,6 +231,11 @@ TEST_F(Dispatch, BadArgumentsNameTheFieldOrElement) {
   EXPECT_EQ(message(r), "argument 1 element 2 must be str, got int");
   r = call("tracked", "named", args(wire_map("a", point{}, "b", wire_map("x", msgpack::type::nil_t{}))));
   EXPECT_EQ(message(r), "argument 1 entry 'b' field 'x' must be int, got nil");
+  // A key from the caller is echoed cut short and as valid UTF-8.
+  r = call("tracked", "named", args(wire_map(std::string(100, 'k') + "\xff", wire_map("x", "q"))));
+  EXPECT_EQ(message(r), "argument 1 entry '" + std::string(64, 'k') + "...' field 'x' must be int, got str");
+  r = call("tracked", "named", args(wire_map(std::string("k\xff"), 1)));
+  EXPECT_EQ(message(r), "argument 1 entry 'k\xef\xbf\xbd' must be troupe::point, got int");
   r = call("tracked", "maybe", args(wire_map("y", "up")));
   EXPECT_EQ(message(r), "argument 1 field 'y' must be int, got str");
   r = call("tracked", "maybe", args("up"));

@@ -17,6 +17,7 @@
 
 #include <msgpack.hpp>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <complex>
@@ -43,6 +44,8 @@
 #include <unordered_set>
 #include <utility>
 #include <vector>
+
+#include "troupe/protocol.hpp"
 
 namespace troupe::detail {
 
@@ -288,9 +291,14 @@ inline std::string with_article(const std::string& wire_name) {
   return (vowel ? "an " : "a ") + wire_name;
 }
 
+// A map entry by its key when the key is a str, else by position. The key
+// comes from the caller: it is cut to 64 bytes and repaired to UTF-8, since
+// the message travels as a protocol str.
 inline std::string entry_name(const msgpack::object& key, std::uint32_t index) {
-  if (key.type == msgpack::type::STR) return "'" + std::string(key.via.str.ptr, key.via.str.size) + "'";
-  return std::to_string(index + 1);
+  if (key.type != msgpack::type::STR) return std::to_string(index + 1);
+  constexpr std::size_t shown = 64;
+  const std::string_view text(key.via.str.ptr, std::min<std::size_t>(key.via.str.size, shown));
+  return "'" + protocol::to_valid_utf8(text) + (key.via.str.size > shown ? "...'" : "'");
 }
 
 // Precondition: `o` does not convert to T. Returns the innermost part that
