@@ -1,0 +1,46 @@
+// decode_request_meta: never crashes; what it accepts is an array of exactly
+// [uint, str, str, uint, uint] to msgpack-c too; views point into the frame;
+// a decoded meta re-encodes (never longer: the encoder writes the shortest
+// form) and decodes to the same fields.
+#include <string>
+
+#include "fuzz_support.hpp"
+#include "troupe/protocol.hpp"
+
+namespace {
+
+bool inside(std::string_view part, const std::uint8_t* data, std::size_t size) {
+  const auto* p = reinterpret_cast<const std::uint8_t*>(part.data());
+  return part.empty() || (p >= data && p + part.size() <= data + size);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using namespace troupe;
+  const auto meta = protocol::decode_request_meta(data, size);
+  if (!meta) return 0;
+  FUZZ_CHECK(inside(meta->address, data, size) && inside(meta->method, data, size), "views leave the frame");
+
+  // msgpack-c agrees on the shape and the values.
+  const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  FUZZ_CHECK(fuzz::one_value(bytes), "accepted bytes that are not one msgpack value: " + fuzz::hex(bytes));
+  const auto handle = msgpack::unpack(bytes.data(), bytes.size());
+  const auto& o = handle.get();
+  FUZZ_CHECK(o.type == msgpack::type::ARRAY && o.via.array.size == 5);
+  const auto* e = o.via.array.ptr;
+  FUZZ_CHECK(e[0].type == msgpack::type::POSITIVE_INTEGER && e[0].via.u64 == meta->id);
+  FUZZ_CHECK(e[1].type == msgpack::type::STR && e[1].as<std::string_view>() == meta->address);
+  FUZZ_CHECK(e[2].type == msgpack::type::STR && e[2].as<std::string_view>() == meta->method);
+  FUZZ_CHECK(e[3].type == msgpack::type::POSITIVE_INTEGER && e[3].via.u64 == meta->flags);
+  FUZZ_CHECK(e[4].type == msgpack::type::POSITIVE_INTEGER && e[4].via.u64 == meta->timeout_ms);
+
+  std::string encoded;
+  protocol::encode_request_meta(encoded, *meta);
+  FUZZ_CHECK(encoded.size() <= size, "re-encoding is longer than the input");
+  const auto again = protocol::decode_request_meta(encoded.data(), encoded.size());
+  FUZZ_CHECK(again.has_value(), "a re-encoded meta does not decode: " + fuzz::hex(encoded));
+  FUZZ_CHECK(again->id == meta->id && again->address == meta->address && again->method == meta->method &&
+             again->flags == meta->flags && again->timeout_ms == meta->timeout_ms);
+  return 0;
+}
