@@ -48,11 +48,12 @@ std::string broker_core::audit() const {
       if (wi >= workers_.size() || !workers_[wi].in_use || !workers_[wi].hosts_actor(*a))
         return "'" + name + "' lists a worker that does not host it";
     std::string bad;
+    const actor_entry& actor = *a;  // a lambda may not capture a structured binding before clang 16
     a->keys.for_each([&](std::string_view key, const placement& p) {
       if (bad.empty() && !placement_valid(p))
-        bad = "key '" + name + "/" + std::string(key) + "' names no live worker";
-      if (bad.empty() && !workers_[p.worker].hosts_actor(*a))
-        bad = "key '" + name + "/" + std::string(key) + "' is placed on a worker not hosting it";
+        bad = "key '" + actor.name + "/" + std::string(key) + "' names no live worker";
+      if (bad.empty() && !workers_[p.worker].hosts_actor(actor))
+        bad = "key '" + actor.name + "/" + std::string(key) + "' is placed on a worker not hosting it";
     });
     if (!bad.empty()) return bad;
   }
