@@ -58,3 +58,14 @@ bench: build
 bench-peers: build
 	@bench/peers/run_peers.sh
 .PHONY: bench-peers
+
+# Coverage-guided fuzzing with libFuzzer, ASan and UBSan (clang, in
+# build-fuzz/): each harness of tests/fuzz/ for FUZZ_SECONDS seconds (default
+# 60); the smoke replays every seed and reproducer, then runs each harness a
+# few seconds (CI). A finding exits non-zero. See docs/testing.md.
+fuzz:
+	@$(if $(FUZZ_SECONDS),FUZZ_SECONDS=$(FUZZ_SECONDS)) scripts/fuzz.sh
+
+fuzz-smoke:
+	@$(if $(FUZZ_SECONDS),FUZZ_SECONDS=$(FUZZ_SECONDS)) scripts/fuzz.sh --smoke
+.PHONY: fuzz fuzz-smoke

@@ -15,6 +15,9 @@ case "${1:-}" in
   # CPack's DEB generator: dpkg-shlibdeps finds the executable's library
   # dependencies; it uses `file` to find the executables.
   --package) packages+=(dpkg-dev file) ;;
+  # libFuzzer with ASan and UBSan (scripts/fuzz.sh): clang's sanitizer and
+  # fuzzer runtimes are a package of their own, not a dependency of clang.
+  --fuzz) packages+=(clang libclang-rt-14-dev) ;;
 esac
 
 missing=()
