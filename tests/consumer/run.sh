@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Builds the consumer project in this directory against troupe one way and
-# runs it: a broker, the consumer's worker (a pool of 2), the consumer's
-# client and a `troupe call`, then checks what they print.
+# runs it: the installed `troupe broker`, the consumer's worker (a pool of
+# 2), the consumer's client and a `troupe call`, then checks what they print.
 #
-#   run.sh find_package     WORK_DIR PREFIX     troupe installed in PREFIX; runs PREFIX/bin/troupe
-#   run.sh add_subdirectory WORK_DIR _ SOURCE   troupe's source tree added to the project
+#   run.sh find_package     WORK_DIR PREFIX          troupe installed in PREFIX
+#   run.sh add_subdirectory WORK_DIR PREFIX SOURCE   troupe's source tree added to the project
 #
+# Both run PREFIX/bin/troupe. The add_subdirectory route builds the
+# consumer's two executables and what they link (troupe's protocol, client
+# and worker libraries), not troupe's broker and CLI: the time goes to what
+# only that route can show.
 # CMAKE_GENERATOR, CMAKE_BUILD_TYPE and CXX are taken from the environment.
 # Every process it starts is stopped by pid on exit, also on failure, and
 # every wait is bounded.
@@ -28,20 +32,28 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+troupe=$prefix/bin/troupe
+targets=()
 case $route in
-  find_package)
-    configure=(-DCMAKE_PREFIX_PATH="$prefix" -DTROUPE_SOURCE_DIR=)
-    troupe=$prefix/bin/troupe ;;
+  find_package) configure=(-DCMAKE_PREFIX_PATH="$prefix" -DTROUPE_SOURCE_DIR=) ;;
   add_subdirectory)
     configure=(-DTROUPE_SOURCE_DIR="$source")
-    troupe=$build/troupe/bin/troupe ;;
+    targets=(--target shop-worker shop-client) ;;
   *) fail "unknown route '$route'" ;;
 esac
 
 echo "== configure and build ($route)"
 timeout 120 cmake -S "$here" -B "$build" "${configure[@]}" >"$tmp/configure.log" 2>&1 ||
   { cat "$tmp/configure.log"; fail "configure"; }
-timeout 480 cmake --build "$build" -j "$jobs" || fail "build"
+timeout 480 cmake --build "$build" -j "$jobs" "${targets[@]}" || fail "build"
+
+if [[ $route == add_subdirectory ]]; then
+  # Not the top-level project: troupe's tests, examples and benchmarks and
+  # its install rules are off unless the parent turns them on.
+  for option in TROUPE_BUILD_TESTS TROUPE_BUILD_EXAMPLES TROUPE_BUILD_BENCH TROUPE_INSTALL; do
+    grep -q "^$option:BOOL=OFF$" "$build/CMakeCache.txt" || fail "$option is not OFF inside a parent project"
+  done
+fi
 
 if [[ $route == find_package ]]; then
   # The package came from PREFIX, not from anywhere else on the system.
