@@ -89,6 +89,7 @@ int run_supervisor(const worker_options& options, const registry& types) {
   say(options, "started " + std::to_string(children.size()) + " worker process(es)");
 
   bool stopping = false;
+  int exit_code = 0;
   clock::time_point stop_deadline;
   auto running = [&] {
     return std::count_if(children.begin(), children.end(), [](const child& c) { return c.pid != 0; });
@@ -126,6 +127,18 @@ int run_supervisor(const worker_options& options, const registry& types) {
       if (it == children.end()) continue;
       it->pid = 0;
       if (stopping) continue;
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+        // Exit code 2 is a configuration error (the broker refused the
+        // registration): a fresh process would be refused again.
+        say(options, "worker " + std::to_string(it - children.begin() + 1) +
+                         " exited with code 2 (refused); stopping the pool");
+        stopping = true;
+        exit_code = 2;
+        stop_deadline = clock::now() + options.stop_timeout;
+        for (const auto& c : children)
+          if (c.pid != 0) kill(c.pid, SIGTERM);
+        continue;
+      }
       const auto lived = clock::now() - it->started;
       it->quick_deaths = lived < quick_death ? it->quick_deaths + 1 : 0;
       const auto backoff = std::min<clock::duration>(
@@ -154,7 +167,7 @@ int run_supervisor(const worker_options& options, const registry& types) {
   }
   close(sfd);
   say(options, "all workers stopped");
-  return 0;
+  return exit_code;
 }
 
 }  // namespace troupe

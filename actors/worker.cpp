@@ -64,7 +64,6 @@ class worker_runtime {
     }
     connect();
     std::thread heartbeats([this] { heartbeat_loop(); });
-    log_line(opt_, "serving " + std::to_string(types_.types().size()) + " actor type(s) via " + opt_.broker);
     serve();
     handler_.destroy_all();
     stop_heartbeats_ = true;
@@ -73,7 +72,7 @@ class worker_runtime {
     work_.close();
     close(signal_fd_);
     log_line(opt_, "stopped");
-    return 0;
+    return exit_code_;
   }
 
  private:
@@ -95,6 +94,11 @@ class worker_runtime {
   }
 
   void send_ready() {
+    if (registered_) {  // the clock for "nobody answers" runs from the first unanswered READY
+      registered_ = false;
+      warned_unanswered_ = false;
+      registering_since_ = clock::now();
+    }
     protocol::ready_info info;
     info.name = opt_.name;
     info.pid = static_cast<std::uint64_t>(getpid());
@@ -128,7 +132,14 @@ class worker_runtime {
       case command::request:
         handle_request(n);
         return true;
+      case command::ready:
+        on_ready_ack(n);
+        return true;
       case command::disconnect:
+        if (n == 2) {  // with a reason: our READY was refused, and will be again
+          on_refused();
+          return false;
+        }
         if (phase_ == phase::awaiting_ack) {
           // Nothing follows the acknowledgement: every request sent to us
           // before it has been handled, in order.
@@ -143,6 +154,41 @@ class worker_runtime {
     }
   }
 
+  // The broker registered us and says which liveness settings to keep.
+  void on_ready_ack(std::size_t n) {
+    const auto ack = n == 2 ? protocol::decode_ready_ack(frames_[1].data(), frames_[1].size()) : std::nullopt;
+    if (!ack) return;  // not an acknowledgement we can read: wait for the next
+    heartbeat_ms_ = static_cast<std::int64_t>(ack->heartbeat_ms);
+    liveness_ = static_cast<int>(ack->liveness);
+    if (registered_) return;
+    registered_ = true;
+    log_line(opt_, std::string(ever_registered_ ? "registered again" : "registered") +
+                       " with the broker at " + opt_.broker + ": serving " +
+                       std::to_string(types_.types().size()) + " actor type(s) with " +
+                       std::to_string(opt_.credits) + " credits");
+    ever_registered_ = true;
+  }
+
+  void on_refused() {
+    std::string reason = "(no readable reason)";
+    try {
+      wire::unpack_bounded(frames_[1].data(), frames_[1].size(), opt_.limits).get().convert(reason);
+    } catch (const std::exception&) {
+    }
+    log_line(opt_, "error: the broker refused this worker: " + protocol::to_valid_utf8(reason));
+    exit_code_ = 2;  // a registration the broker refuses will be refused again: do not retry
+    phase_ = phase::done;
+  }
+
+  void warn_if_unanswered() {
+    if (registered_ || warned_unanswered_ || phase_ != phase::serving) return;
+    if (clock::now() - registering_since_ < heartbeat() * liveness_.load()) return;
+    warned_unanswered_ = true;
+    log_line(opt_, "no broker answering at " + opt_.broker + " yet; still trying");
+  }
+
+  std::chrono::milliseconds heartbeat() const { return std::chrono::milliseconds(heartbeat_ms_.load()); }
+
   void on_signal() {
     signalfd_siginfo info;
     while (read(signal_fd_, &info, sizeof info) == sizeof info) {
@@ -151,7 +197,7 @@ class worker_runtime {
                          ": finishing held requests");
       phase_ = phase::awaiting_ack;
       ack_deadline_ =
-          clock::now() + std::min<clock::duration>(std::chrono::seconds(2), opt_.heartbeat * opt_.liveness);
+          clock::now() + std::min<clock::duration>(std::chrono::seconds(2), heartbeat() * liveness_.load());
       wire::send(work_, command::disconnect);
     }
   }
@@ -176,6 +222,7 @@ class worker_runtime {
         send_ready();
       }
       if (phase_ == phase::awaiting_ack && clock::now() >= ack_deadline_) phase_ = phase::done;
+      warn_if_unanswered();
     }
   }
 
@@ -190,11 +237,10 @@ class worker_runtime {
       return s;
     };
     zmq::socket_t hb = open();
-    const auto silence_limit = opt_.heartbeat * opt_.liveness;
     auto last_heard = clock::now();
     // The first beat waits an interval: sent at once it can overtake the
     // work socket's READY (another connection) and get a needless DISCONNECT.
-    auto next_beat = clock::now() + opt_.heartbeat;
+    auto next_beat = clock::now() + heartbeat();
     std::array<zmq::message_t, 2> frames;
     while (!stop_heartbeats_) {
       auto now = clock::now();
@@ -205,7 +251,7 @@ class worker_runtime {
           id = work_id_;
         }
         wire::send(hb, command::heartbeat, id);
-        next_beat = now + opt_.heartbeat;
+        next_beat = now + heartbeat();
       }
       zmq::pollitem_t items[] = {{hb.handle(), 0, ZMQ_POLLIN, 0}};
       const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_beat - now);
@@ -216,7 +262,8 @@ class worker_runtime {
         if (protocol::parse_header(frames[0].data(), frames[0].size()) == command::disconnect)
           reregister_ = true;
       }
-      if (clock::now() - last_heard > silence_limit) {
+      // The broker's settings, once it has acknowledged us (until then our own).
+      if (clock::now() - last_heard > heartbeat() * liveness_.load()) {
         reconnect_ = true;  // the main thread reconnects the work socket when it can
         hb = open();
         last_heard = clock::now();
@@ -236,7 +283,17 @@ class worker_runtime {
   troupe::value_buffer value_;
   std::string meta_buf_;
 
-  // Shared between the two threads.
+  // Registration, as the main thread sees it.
+  bool registered_ = false;         // the broker acknowledged our last READY
+  bool ever_registered_ = false;    // for the log: "registered" or "registered again"
+  bool warned_unanswered_ = false;  // said once per READY that nobody answers
+  clock::time_point registering_since_ = clock::now();
+  int exit_code_ = 0;
+
+  // Shared between the two threads. The liveness settings start as ours and
+  // become the broker's when it acknowledges READY.
+  std::atomic<std::int64_t> heartbeat_ms_{opt_.heartbeat.count()};
+  std::atomic<int> liveness_{opt_.liveness};
   std::mutex id_mu_;
   std::string work_id_;  // guarded by id_mu_
   std::atomic<bool> stop_heartbeats_{false};

@@ -160,10 +160,14 @@ std::optional<reply_meta> decode_reply_meta(const void* data, std::size_t size) 
   return reply_meta{*id, *st};
 }
 
-std::optional<ready_info> decode_ready(const void* data, std::size_t size) {
+std::optional<ready_info> decode_ready(const void* data, std::size_t size, std::string* why) {
+  auto refuse = [why](std::string reason) -> std::optional<ready_info> {
+    if (why) *why = std::move(reason);
+    return std::nullopt;
+  };
   wire_reader r(data, size);
   auto n = r.map_header();
-  if (!n) return std::nullopt;
+  if (!n) return refuse("READY info must be a map");
   ready_info info;
   // A repeated key is malformed: otherwise a READY could repeat `actors` and
   // register any number of names past the per-array bound. The known keys
@@ -176,42 +180,79 @@ std::optional<ready_info> decode_ready(const void* data, std::size_t size) {
     seen |= bit;
     return fresh;
   };
+  auto refuse_twice = [&](std::string_view key) {
+    return refuse("READY info has the key '" + std::string(key) + "' twice");
+  };
   std::vector<std::string_view> unknown_keys;
   for (std::uint32_t i = 0; i < *n; ++i) {
     auto key = r.str();
-    if (!key || !valid_utf8(*key)) return std::nullopt;
+    if (!key || !valid_utf8(*key)) return refuse("READY info keys must be UTF-8 str");
     if (*key == "name") {
+      if (!first_time(seen_name)) return refuse_twice(*key);
       auto v = r.str();
-      if (!first_time(seen_name) || !v || v->empty() || v->size() > 128 || !valid_utf8(*v))
-        return std::nullopt;
+      if (!v || v->empty() || v->size() > 128 || !valid_utf8(*v))
+        return refuse("READY name must be a str of 1..128 bytes of UTF-8");
       info.name = *v;
     } else if (*key == "pid") {
+      if (!first_time(seen_pid)) return refuse_twice(*key);
       auto v = r.uint();
-      if (!first_time(seen_pid) || !v) return std::nullopt;
+      if (!v) return refuse("READY pid must be a non-negative int");
       info.pid = *v;
     } else if (*key == "credits") {
+      if (!first_time(seen_credits)) return refuse_twice(*key);
       auto v = r.uint();
-      if (!first_time(seen_credits) || !v || *v < 1 || *v > 100000) return std::nullopt;
+      if (!v || *v < 1 || *v > 100000) return refuse("READY credits must be an int in 1..100000");
       info.credits = *v;
     } else if (*key == "actors") {
-      if (!first_time(seen_actors)) return std::nullopt;
+      if (!first_time(seen_actors)) return refuse_twice(*key);
       auto count = r.array_header();
-      if (!count || *count < 1 || *count > 10000) return std::nullopt;
+      if (!count || *count < 1 || *count > 10000)
+        return refuse("READY actors must be an array of 1..10000 actor names");
       info.actors.reserve(*count);
       for (std::uint32_t j = 0; j < *count; ++j) {
         auto name = r.str();
-        if (!name || !valid_actor_name(*name)) return std::nullopt;
+        if (!name) return refuse("READY actors must be an array of str");
+        if (!valid_actor_name(*name))
+          return refuse("READY actor name '" + to_valid_utf8(name->substr(0, 64)) +
+                        "' is not 1..64 bytes of [A-Za-z0-9_.-]");
         info.actors.emplace_back(*name);
       }
     } else {  // unknown keys are ignored for forward compatibility
       unknown_keys.push_back(*key);
-      if (!r.skip()) return std::nullopt;
+      if (!r.skip()) return refuse("READY info value of '" + std::string(*key) + "' is malformed");
     }
   }
-  if ((seen & seen_credits) == 0 || (seen & seen_actors) == 0 || !r.at_end()) return std::nullopt;
+  if ((seen & seen_credits) == 0) return refuse("READY info lacks 'credits'");
+  if ((seen & seen_actors) == 0) return refuse("READY info lacks 'actors'");
+  if (!r.at_end()) return refuse("READY info has bytes after the map");
   std::sort(unknown_keys.begin(), unknown_keys.end());
-  if (std::adjacent_find(unknown_keys.begin(), unknown_keys.end()) != unknown_keys.end()) return std::nullopt;
+  const auto twice = std::adjacent_find(unknown_keys.begin(), unknown_keys.end());
+  if (twice != unknown_keys.end()) return refuse_twice(*twice);
   return info;
+}
+
+std::optional<ready_ack> decode_ready_ack(const void* data, std::size_t size) {
+  wire_reader r(data, size);
+  auto n = r.map_header();
+  if (!n) return std::nullopt;
+  ready_ack ack;
+  bool have_heartbeat = false, have_liveness = false;
+  for (std::uint32_t i = 0; i < *n; ++i) {
+    auto key = r.str();
+    if (!key) return std::nullopt;
+    if (*key == "heartbeat_ms" || *key == "liveness") {
+      const bool heartbeat = *key == "heartbeat_ms";
+      bool& have = heartbeat ? have_heartbeat : have_liveness;
+      auto v = r.uint();
+      if (have || !v || *v < 1 || *v > (heartbeat ? 3'600'000u : 100u)) return std::nullopt;
+      (heartbeat ? ack.heartbeat_ms : ack.liveness) = *v;
+      have = true;
+    } else if (!r.skip()) {  // unknown keys are ignored for forward compatibility
+      return std::nullopt;
+    }
+  }
+  if (!have_heartbeat || !have_liveness || !r.at_end()) return std::nullopt;
+  return ack;
 }
 
 void encode_request_meta(std::string& out, const request_meta& meta) {
@@ -252,6 +293,17 @@ void encode_ready(std::string& out, const ready_info& info) {
   pk.pack(std::string_view("actors"));
   pk.pack_array(static_cast<std::uint32_t>(info.actors.size()));
   for (const auto& a : info.actors) pk.pack(std::string_view(a));
+}
+
+void encode_ready_ack(std::string& out, const ready_ack& ack) {
+  out.clear();
+  string_sink sink{out};
+  msgpack::packer<string_sink> pk(sink);
+  pk.pack_map(2);
+  pk.pack(std::string_view("heartbeat_ms"));
+  pk.pack_uint64(ack.heartbeat_ms);
+  pk.pack(std::string_view("liveness"));
+  pk.pack_uint64(ack.liveness);
 }
 
 void encode_str(std::string& out, std::string_view text) {

@@ -72,7 +72,13 @@ TEST(BadInput, BrokerAndWorkerSurviveAndAnswer) {
   peer.send({"hello"});
   peer.send({"TRP\x09\x01", "x", "y"});
   peer.send({std::string("TRP\x01\x07", 5)});
-  peer.send({hdr(command::ready), "\xc1"});  // READY with an invalid body
+
+  // A READY with an invalid body is refused, with the reason.
+  peer.send({hdr(command::ready), "\xc1"});
+  auto refusal = peer.receive();
+  ASSERT_EQ(refusal.size(), 2u);
+  EXPECT_EQ(refusal[0], hdr(command::disconnect));
+  EXPECT_EQ(decode(refusal[1]).get().as<std::string>(), "READY info must be a map");
 
   // Replies the broker can give.
   peer.send({req, "\x93\x01\x02\x03", "\x90"});

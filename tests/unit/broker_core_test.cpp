@@ -530,9 +530,35 @@ TEST_F(BrokerCore, UnknownNamesAndGarbageAreAnsweredOrDroppedAndCounted) {
   tell("c", 2, "nobody");
   deliver_raw("c", {"XYZ\x01\x01"});
   deliver_raw("c", {});
-  deliver("w", command::ready, {"\x80"});  // READY without its keys
   EXPECT_TRUE(take().empty());
-  EXPECT_EQ(core->counters().dropped, 4u);
+  EXPECT_EQ(core->counters().dropped, 3u);
+}
+
+// A refused READY says why, so the worker can tell "fix your registration"
+// from "the broker restarted" (a DISCONNECT without a reason).
+TEST_F(BrokerCore, ARefusedReadyIsAnsweredWithTheReason) {
+  deliver("w", command::ready, {"\x80"});
+  auto refused = to(take(), "w", command::disconnect);
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(msgpack::unpack(refused[0].meta.data(), refused[0].meta.size()).get().as<std::string>(),
+            "READY info lacks 'credits'");
+  EXPECT_EQ(core->live_workers(), 0u);
+
+  ready("w", {"squares"}, 5);
+  const auto acks = to(take(), "w", command::ready);
+  ASSERT_EQ(acks.size(), 1u);
+  const auto ack = protocol::decode_ready_ack(acks[0].meta.data(), acks[0].meta.size());
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->heartbeat_ms, static_cast<std::uint64_t>(opt.heartbeat.count()));
+  EXPECT_EQ(ack->liveness, static_cast<std::uint64_t>(opt.liveness));
+
+  // A registered worker whose next READY is refused is a worker no more:
+  // what it held is answered.
+  request("c", 1, "squares");
+  ready("w", {"bad name!"}, 5);
+  const auto all = take();
+  EXPECT_EQ(to(all, "w", command::disconnect).size(), 1u);
+  EXPECT_EQ(to(all, "c", command::reply)[0].reply_status(), "worker_lost");
   EXPECT_EQ(core->live_workers(), 0u);
 }
 

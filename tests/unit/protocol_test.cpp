@@ -487,12 +487,16 @@ TEST(Vectors, MatchTheCppEncoder) {
       {"heartbeat", {hdr(command::heartbeat)}},
       {"heartbeat_for_worker", {hdr(command::heartbeat), "w00000000deadbeef"}},
       {"disconnect", {hdr(command::disconnect)}},
+      {"disconnect_refused", {hdr(command::disconnect), str("READY credits must be an int in 1..100000")}},
   };
   for (const auto& [name, frames] : expected) EXPECT_EQ(read_vector(name), frames) << name;
 
   std::string ready;
   encode_ready(ready, {"examples-worker-1", 4242, 16, {"squares", "vectorize", "counter"}});
   EXPECT_EQ(read_vector("ready"), (std::vector<std::string>{hdr(command::ready), ready}));
+  std::string ack;
+  encode_ready_ack(ack, {1000, 3});
+  EXPECT_EQ(read_vector("ready_ack"), (std::vector<std::string>{hdr(command::ready), ack}));
 }
 
 // ...and our decoders read them back.
@@ -511,6 +515,41 @@ TEST(Vectors, DecodeWithTheCppDecoder) {
   auto info = decode_ready(ready[1].data(), ready[1].size());
   ASSERT_TRUE(info);
   EXPECT_EQ(info->credits, 16u);
+  auto ack_frames = read_vector("ready_ack");
+  auto ack = decode_ready_ack(ack_frames[1].data(), ack_frames[1].size());
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->heartbeat_ms, 1000u);
+  EXPECT_EQ(ack->liveness, 3u);
+  EXPECT_FALSE(decode_ready_ack(ready[1].data(), ready[1].size()))
+      << "a worker's READY is no acknowledgement";
+}
+
+// A refused READY says why, in words a worker's log can show.
+TEST(Ready, RefusalsSayWhy) {
+  auto why = [](const std::string& bytes) {
+    std::string reason;
+    EXPECT_FALSE(decode_ready(bytes.data(), bytes.size(), &reason));
+    return reason;
+  };
+  EXPECT_EQ(why("\x90"), "READY info must be a map");
+  // Keys and values spelled as msgpack: a7 = str of 7 bytes, a6 = 6, 91 = array of 1.
+  const std::string credits =
+                        "\xa7"
+                        "credits",
+                    actors =
+                        "\xa6"
+                        "actors";
+  EXPECT_EQ(why("\x81" + credits + std::string(1, '\0')), "READY credits must be an int in 1..100000");
+  EXPECT_EQ(why("\x81" + credits + "\x01"), "READY info lacks 'actors'");
+  EXPECT_EQ(why("\x82" + credits + "\x01" + actors +
+                "\x91\xa4"
+                "$bad"),
+            "READY actor name '$bad' is not 1..64 bytes of [A-Za-z0-9_.-]");
+  EXPECT_EQ(why("\x83" + credits + "\x01" + actors +
+                "\x91\xa1"
+                "a" +
+                credits + "\x01"),
+            "READY info has the key 'credits' twice");
 }
 
 // The accept_* vectors (integers in wider or signed encodings) and the

@@ -176,7 +176,15 @@ VECTORS["heartbeat_for_worker"] = (
     "HEARTBEAT", "from a worker's heartbeat socket; the frame is the raw routing id of its work socket",
     [("worker", Raw(b"w00000000deadbeef"))],
 )
+VECTORS["ready_ack"] = (
+    "READY", "broker -> worker: acknowledges a READY, with the liveness settings the worker must use",
+    [("info", {"heartbeat_ms": 1000, "liveness": 3})],
+)
 VECTORS["disconnect"] = ("DISCONNECT", "worker <-> broker, header only", [])
+VECTORS["disconnect_refused"] = (
+    "DISCONNECT", "broker -> worker: its READY is refused, and the frame says why (a str)",
+    [("reason", "READY credits must be an int in 1..100000")],
+)
 
 COMMANDS = {"REQUEST": REQUEST, "REPLY": REPLY, "READY": READY,
             "HEARTBEAT": HEARTBEAT, "DISCONNECT": DISCONNECT}
@@ -218,6 +226,7 @@ ACCEPT["accept_ready_signed_ints"] = (
 META_UNREADABLE = "the broker answers `bad_request` with id 0; a worker drops it"
 BAD_REQUEST_7 = "the broker (and a worker) answers `bad_request` with id 7"
 DROPPED = "dropped and counted in `stats.dropped`"
+READY_REFUSED = "the broker answers DISCONNECT with the reason and counts it in `stats.dropped`"
 
 # name -> (command name, description, body, outcome)
 REJECT: dict[str, tuple[str, str, list[tuple[str, Any]], str]] = {
@@ -248,18 +257,18 @@ REJECT: dict[str, tuple[str, str, list[tuple[str, Any]], str]] = {
     "reject_ready_repeated_actors": (
         "READY", "the key `actors` twice (each array within 1..10000 names)",
         [("info", Pairs([("name", "w"), ("pid", 1), ("credits", 1), ("actors", ["squares"]),
-                         ("actors", ["counter"])]))], DROPPED),
+                         ("actors", ["counter"])]))], READY_REFUSED),
     "reject_ready_repeated_unknown_key": (
         "READY", "an unknown key, `future`, twice",
-        [("info", Pairs([("credits", 1), ("actors", ["squares"]), ("future", 1), ("future", 2)]))], DROPPED),
+        [("info", Pairs([("credits", 1), ("actors", ["squares"]), ("future", 1), ("future", 2)]))], READY_REFUSED),
     "reject_ready_name_not_utf8": (
         "READY", "name holds the byte 80, a lone continuation byte, not UTF-8",
         [("info", Pairs([("name", Str(b"w\x80")), ("pid", 1), ("credits", 1), ("actors", ["squares"])]))],
-        DROPPED),
+        READY_REFUSED),
     "reject_ready_negative_credits": (
         "READY", "credits -1 as int32",
         [("info", Pairs([("name", "w"), ("pid", 1), ("credits", Int(-1, "int32")), ("actors", ["squares"])]))],
-        DROPPED),
+        READY_REFUSED),
 }
 ALL: dict[str, tuple[str, str, list[tuple[str, Any]]]] = {
     **VECTORS,

@@ -176,6 +176,8 @@ class broker_core {
   // ---- workers.cpp ----
   actor_entry& actor_named(std::string_view name);
   void on_ready(std::string_view identity, const zmq::message_t& body, time_point now);
+  void acknowledge_ready(std::string_view identity);
+  void refuse_ready(std::string_view identity, std::string_view why, time_point now);
   std::uint32_t add_worker(std::string_view identity);
   void attach_to_actors(std::uint32_t wi, const std::vector<std::string>& names);
   void detach_from_actors(std::uint32_t wi);

@@ -21,11 +21,9 @@ broker_core::actor_entry& broker_core::actor_named(std::string_view name) {
 }
 
 void broker_core::on_ready(std::string_view identity, const zmq::message_t& body, time_point now) {
-  auto info = protocol::decode_ready(body.data(), body.size());
-  if (!info) {
-    ++count_.dropped;
-    return;
-  }
+  std::string why;
+  auto info = protocol::decode_ready(body.data(), body.size(), &why);
+  if (!info) return refuse_ready(identity, why, now);
   const auto known = worker_by_identity_.find(identity);
   const auto wi = known != worker_by_identity_.end() ? known->second : add_worker(identity);
   auto& w = workers_[wi];
@@ -55,8 +53,28 @@ void broker_core::on_ready(std::string_view identity, const zmq::message_t& body
       }
     }
   }
+  acknowledge_ready(identity);
   for (auto* a : workers_[wi].actors) place_waiting_keys(*a, now);
   pump(wi, now);
+}
+
+// The acknowledgement tells the worker it is registered and which liveness
+// settings to keep, so the two sides cannot disagree about them.
+void broker_core::acknowledge_ready(std::string_view identity) {
+  auto& m = out_.push(identity, command::ready);
+  protocol::encode_ready_ack(m.meta, {static_cast<std::uint64_t>(opt_.heartbeat.count()),
+                                      static_cast<std::uint64_t>(opt_.liveness)});
+}
+
+// A refused READY is answered with DISCONNECT and the reason, so that the
+// worker can tell "fix your registration" from "the broker restarted"; a
+// peer that was registered is a worker no more.
+void broker_core::refuse_ready(std::string_view identity, std::string_view why, time_point now) {
+  ++count_.dropped;
+  auto& m = out_.push(identity, command::disconnect);
+  protocol::encode_str(m.meta, why);
+  if (const auto it = worker_by_identity_.find(identity); it != worker_by_identity_.end())
+    remove_worker(it->second, now);
 }
 
 std::uint32_t broker_core::add_worker(std::string_view identity) {

@@ -42,6 +42,8 @@ ENCODED = {
     "heartbeat": p.encode_heartbeat(),
     "heartbeat_for_worker": p.encode_heartbeat(b"w00000000deadbeef"),
     "disconnect": p.encode_disconnect(),
+    "ready_ack": p.encode_ready_ack(1000, 3),
+    "disconnect_refused": p.encode_disconnect("READY credits must be an int in 1..100000"),
     **{f"reply_error_{code}": p.encode_reply(7, code, msg) for code, msg in ERROR_MESSAGES.items()},
 }
 
@@ -142,6 +144,12 @@ def test_decode_ready_and_bodyless() -> None:
     assert isinstance(p.decode(load("heartbeat")), p.Heartbeat)
     assert p.decode(load("heartbeat_for_worker")) == p.Heartbeat(b"w00000000deadbeef")
     assert isinstance(p.decode(load("disconnect")), p.Disconnect)
+
+
+def test_decode_broker_answers_to_ready() -> None:
+    assert p.decode(load("ready_ack")) == p.ReadyAck(1000, 3)
+    assert p.decode(load("disconnect_refused")) == p.Disconnect("READY credits must be an int in 1..100000")
+    assert p.decode(load("disconnect")) == p.Disconnect()
 
 
 def test_header_layout() -> None:

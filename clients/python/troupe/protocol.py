@@ -41,6 +41,10 @@ BROKER_ACTOR = "$broker"
 _NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
 
+MAX_HEARTBEAT_MS = 3_600_000  # in a READY acknowledgement
+MAX_LIVENESS = 100
+
+
 class Command(enum.IntEnum):
     """The command byte, header byte 4."""
 
@@ -301,6 +305,15 @@ class Ready:
 
 
 @dataclass(frozen=True)
+class ReadyAck:
+    """A READY from the broker: it registered the worker, which must use
+    these liveness settings from now on."""
+
+    heartbeat_ms: int
+    liveness: int
+
+
+@dataclass(frozen=True)
 class Heartbeat:
     """A HEARTBEAT. ``worker`` is set when it came from a worker's separate
     heartbeat socket: the routing id of that worker's work socket."""
@@ -310,10 +323,13 @@ class Heartbeat:
 
 @dataclass(frozen=True)
 class Disconnect:
-    """A DISCONNECT (no body)."""
+    """A DISCONNECT. From the broker, ``reason`` is set when it refused the
+    worker's READY (do not send it again); without one, register again."""
+
+    reason: str | None = None
 
 
-Message = Union[Request, Reply, Ready, Heartbeat, Disconnect]
+Message = Union[Request, Reply, Ready, ReadyAck, Heartbeat, Disconnect]
 
 
 def header(command: Command) -> bytes:
@@ -347,9 +363,14 @@ def encode_heartbeat(worker: bytes | None = None) -> list[bytes]:
     return [header(Command.HEARTBEAT)] + ([worker] if worker is not None else [])
 
 
-def encode_disconnect() -> list[bytes]:
-    """Frames of a DISCONNECT."""
-    return [header(Command.DISCONNECT)]
+def encode_ready_ack(heartbeat_ms: int, liveness: int) -> list[bytes]:
+    """Frames of the broker's READY acknowledging a worker's READY."""
+    return [header(Command.READY), pack({"heartbeat_ms": heartbeat_ms, "liveness": liveness})]
+
+
+def encode_disconnect(reason: str | None = None) -> list[bytes]:
+    """Frames of a DISCONNECT; with ``reason``, the broker's refusal of a READY."""
+    return [header(Command.DISCONNECT)] + ([pack(reason)] if reason is not None else [])
 
 
 def decode_header(frame: bytes) -> Command:
@@ -400,6 +421,11 @@ def decode(frames: Sequence[bytes], *, max_bytes: int = MAX_MESSAGE_BYTES) -> Me
         if not 1 <= len(frames[1]) <= 255:
             raise ProtocolError("HEARTBEAT worker id must be 1..255 bytes")
         return Heartbeat(bytes(frames[1]))
+    if command is Command.DISCONNECT and len(frames) == 2:
+        reason = unpack(bytes(frames[1]), max_bytes=max_bytes)
+        if not isinstance(reason, str):
+            raise ProtocolError("DISCONNECT reason must be a str")
+        return Disconnect(reason)
     if len(frames) - 1 != _BODY_FRAMES[command]:
         raise ProtocolError(f"{command.name} must have {_BODY_FRAMES[command]} frames after the header")
     if command is Command.HEARTBEAT:
@@ -418,8 +444,14 @@ def decode(frames: Sequence[bytes], *, max_bytes: int = MAX_MESSAGE_BYTES) -> Me
             raise ProtocolError("REPLY meta must be [uint64 id, str status]")
         value = unpack(bytes(frames[2]), max_bytes=max_bytes)
         return Reply(id_, status, value)
-    # READY
+    # READY: the worker's registration, or the broker's acknowledgement of it
     info = _unpack_protocol_map(bytes(frames[1]), "READY info", max_bytes)
+    if "actors" not in info and "heartbeat_ms" in info:
+        heartbeat_ms, liveness = info.get("heartbeat_ms"), info.get("liveness")
+        if (not _is_uint(heartbeat_ms) or not 1 <= heartbeat_ms <= MAX_HEARTBEAT_MS
+                or not _is_uint(liveness) or not 1 <= liveness <= MAX_LIVENESS):
+            raise ProtocolError("READY acknowledgement must hold heartbeat_ms 1..3600000 and liveness 1..100")
+        return ReadyAck(heartbeat_ms, liveness)
     name, pid, credits, actors = (info.get(k) for k in ("name", "pid", "credits", "actors"))
     if not isinstance(name, str) or not 1 <= len(name.encode()) <= MAX_WORKER_NAME_BYTES:
         raise ProtocolError("READY name must be a str of 1..128 bytes")

@@ -86,6 +86,13 @@ struct ready_info {
   std::vector<std::string> actors;
 };
 
+// READY from the broker: the acknowledgement of a worker's READY, with the
+// liveness settings the worker must use from then on.
+struct ready_ack {
+  std::uint64_t heartbeat_ms = 0;  // 1..3600000
+  std::uint64_t liveness = 0;      // 1..100
+};
+
 // An address split at its first '/'.
 struct address_parts {
   std::string_view name;
@@ -115,13 +122,17 @@ std::string to_valid_utf8(std::string_view text);
 // the READY name and the REPLY status must be UTF-8.
 std::optional<request_meta> decode_request_meta(const void* data, std::size_t size);
 std::optional<reply_meta> decode_reply_meta(const void* data, std::size_t size);
-std::optional<ready_info> decode_ready(const void* data, std::size_t size);
+// `why`, when given, receives the reason a READY is refused, in words a
+// worker's log can show ("credits must be an int in 1..100000").
+std::optional<ready_info> decode_ready(const void* data, std::size_t size, std::string* why = nullptr);
+std::optional<ready_ack> decode_ready_ack(const void* data, std::size_t size);
 
 // Small encoders. `out` is cleared first; its capacity is reused, so a
 // caller that keeps the buffer does no allocation per message.
 void encode_request_meta(std::string& out, const request_meta& meta);
 void encode_reply_meta(std::string& out, std::uint64_t id, std::string_view status_text);
 void encode_ready(std::string& out, const ready_info& info);
+void encode_ready_ack(std::string& out, const ready_ack& ack);
 // A msgpack str holding `text` (error messages in REPLY.value); bytes that
 // are not UTF-8 are replaced (see to_valid_utf8), so an echoed user string
 // can never make the message itself malformed.
