@@ -1,5 +1,7 @@
 #include "troupe/dispatch.hpp"
 
+#include "troupe/wire.hpp"
+
 #include <algorithm>
 #include <memory>
 #include <vector>
@@ -7,15 +9,18 @@
 namespace troupe {
 namespace {
 
+// An error message is a protocol str, so it must be UTF-8 even when it
+// echoes what a caller sent or what an exception said.
 protocol::status fail(troupe::value_buffer& out, protocol::status code, std::string_view message) {
   out.clear();
-  msgpack::packer<troupe::value_buffer>(out).pack(message);
+  msgpack::packer<troupe::value_buffer> pk(out);
+  if (protocol::valid_utf8(message)) {
+    pk.pack(message);
+  } else {
+    pk.pack(protocol::to_valid_utf8(message));
+  }
   return code;
 }
-
-// Strings and binaries in the arguments point into the received frame
-// instead of being copied: the frame outlives the call.
-bool reference_everything(msgpack::type::object_type, std::size_t, void*) { return true; }
 
 }  // namespace
 
@@ -29,6 +34,7 @@ protocol::status dispatcher::handle(std::string_view address, std::string_view m
   out.clear();
   const auto parts = protocol::split_address(address);
   if (!parts) return fail(out, status::bad_request, "malformed address");
+  if (!protocol::valid_method_name(method)) return fail(out, status::bad_request, "malformed method name");
 
   live_instance* live = instances_.find(address);
   const detail::actor_type_info* type = live ? (*live)->type : types_.find(parts->name);
@@ -43,18 +49,13 @@ protocol::status dispatcher::handle(std::string_view address, std::string_view m
   if (args_size > limits_.max_message_bytes)
     return fail(out, status::bad_request, "args frame is over the size limit");
 
-  // Decode before constructing: a request with bad arguments builds nothing.
-  // Each container or string is bounded by the frame's own length, so a
-  // header that claims billions of elements cannot allocate them.
-  const auto bound = std::max<std::size_t>(args_size, 1);
-  const msgpack::unpack_limit limit(bound, bound, bound, bound, bound, limits_.max_depth);
+  // Decode before constructing: arguments that are not msgpack within the
+  // limits build nothing (wire::unpack_bounded bounds every container and
+  // string by the frame's own length).
   msgpack::object decoded;
   zone_.clear();
   try {
-    std::size_t offset = 0;
-    decoded = msgpack::unpack(zone_, static_cast<const char*>(args), args_size, offset, reference_everything,
-                              nullptr, limit);
-    if (offset != args_size) return fail(out, status::bad_args, "trailing bytes after args");
+    decoded = wire::unpack_bounded(zone_, args, args_size, limits_);
   } catch (const std::exception& e) {
     return fail(out, status::bad_args, std::string("args are not valid msgpack within limits: ") + e.what());
   }

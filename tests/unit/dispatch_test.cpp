@@ -371,6 +371,11 @@ TEST_F(Dispatch, UnknownNamesAndMethods) {
   EXPECT_EQ(r.code, status::unknown_method);
   EXPECT_EQ(message(r), "actor 'tracked' has no method 'nope'");
   EXPECT_EQ(call("bad name", "add", args()).code, status::bad_request);
+  // Straight from a peer that is not the broker: a method name that is not
+  // UTF-8 is malformed, and is not echoed back.
+  r = call("tracked", "ad\xff", args());
+  EXPECT_EQ(r.code, status::bad_request);
+  EXPECT_EQ(message(r), "malformed method name");
   EXPECT_EQ(lifelog.constructed, 0);  // nothing is built for a request that cannot run
 }
 
@@ -379,6 +384,9 @@ TEST_F(Dispatch, ThrowingMethodsGiveActorErrorAndKeepTheInstance) {
   EXPECT_EQ(r.code, status::actor_error);
   EXPECT_EQ(message(r), "disk full");
   EXPECT_EQ(call("tracked", "fail_oddly", args()).code, status::actor_error);
+  // An error message travels as a protocol str: bytes that are not UTF-8 are replaced.
+  r = call("tracked", "fail", args(std::string("disk \xff full")));
+  EXPECT_EQ(message(r), "disk \xef\xbf\xbd full");
   EXPECT_EQ(call("tracked", "add", args(1, 1)).code, status::ok);
   EXPECT_EQ(lifelog.constructed, 1);
 }
