@@ -1,21 +1,88 @@
-// The floor: the least a broker can do. One ROUTER socket; the first peer
-// that sends READY is the one worker; a REQUEST from anyone else goes to it
-// with the client's routing id as an extra envelope frame; a REPLY from the
-// worker goes back to the client named by that envelope. Frames are moved
-// (zmq_msg_send takes ownership), never copied; up to 64 messages are
-// drained per poll. No queues, no credits, no deadlines, no parsing beyond
-// the 5-byte header.
+// The floor: the least a broker can do. One ROUTER socket; every peer that
+// sends READY is a worker (requests go to them round-robin); a REQUEST from
+// anyone else goes to the next worker with the client's routing id as an
+// extra envelope frame; a REPLY from a worker goes back to the client named
+// by that envelope. Frames are moved (zmq_msg_send takes ownership), never
+// copied. No queues, no credits, no deadlines, no parsing beyond the 5-byte
+// header.
 //
-//   troupe-floor-forwarder ENDPOINT      prints "floor listening on ENDPOINT"
+//   troupe-floor-forwarder ENDPOINT [--poll N]
+//       prints "floor listening on ENDPOINT", then "floor worker ready" per worker
+//
+// By default it blocks in recv: while messages wait, libzmq hands them over
+// without a system call, and when none wait it sleeps on the socket's
+// mailbox, so there is no poll() per batch. That was measured the fastest
+// (docs/performance.md, "The floor"); `--poll N` is the variant it was
+// measured against: zmq_poll, then up to N messages with ZMQ_DONTWAIT.
+#include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <vector>
 #include <zmq.hpp>
 
 #include "bench_common.hpp"
 
+namespace {
+
+struct forwarder {
+  zmq::socket_t& router;
+  std::vector<std::string> workers;  // routing ids, in order of READY
+  std::size_t next = 0;              // round-robin position
+  std::array<zmq::message_t, 8> f;
+  std::uint64_t forwarded = 0;
+
+  // Receives one whole message; false when none came (timeout, EINTR, or
+  // nothing waiting with dontwait).
+  bool receive(zmq::recv_flags flags, std::size_t& n) {
+    try {
+      if (!router.recv(f[0], flags)) return false;
+    } catch (const zmq::error_t&) {
+      return false;  // EINTR: the caller looks at the stop flag
+    }
+    n = 1;
+    while (f[n - 1].more() && n < f.size()) {
+      (void)router.recv(f[n], zmq::recv_flags::none);  // the parts of a message arrive together
+      ++n;
+    }
+    return true;
+  }
+
+  void handle(std::size_t n) {
+    if (n < 2) return;
+    const auto cmd = bench::parse_header(f[1].data(), f[1].size());
+    if (cmd == bench::cmd_request && n == 4 && !workers.empty()) {
+      // [client][hdr][meta][args] -> [worker][client][hdr][meta][args]
+      const auto& w = workers[next];
+      next = next + 1 == workers.size() ? 0 : next + 1;
+      router.send(zmq::buffer(w), zmq::send_flags::sndmore);
+      router.send(f[0], zmq::send_flags::sndmore);
+      router.send(f[1], zmq::send_flags::sndmore);
+      router.send(f[2], zmq::send_flags::sndmore);
+      router.send(f[3], zmq::send_flags::none);
+      ++forwarded;
+    } else if (n == 5 && bench::parse_header(f[2].data(), f[2].size()) == bench::cmd_reply) {
+      // [worker][client][hdr][meta][value] -> [client][hdr][meta][value]
+      router.send(f[1], zmq::send_flags::sndmore);
+      router.send(f[2], zmq::send_flags::sndmore);
+      router.send(f[3], zmq::send_flags::sndmore);
+      router.send(f[4], zmq::send_flags::none);
+    } else if (cmd == bench::cmd_ready) {
+      workers.emplace_back(static_cast<const char*>(f[0].data()), f[0].size());
+      std::printf("floor worker ready\n");
+      std::fflush(stdout);
+    }
+    // anything else (heartbeats, requests before a worker) is dropped
+  }
+};
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s ENDPOINT\n", argv[0]);
+  int poll_drain = 0;  // 0: blocking recv
+  if (argc == 4 && std::string(argv[2]) == "--poll") poll_drain = std::atoi(argv[3]);
+  if ((argc != 2 && argc != 4) || (argc == 4 && poll_drain < 1)) {
+    std::fprintf(stderr, "usage: %s ENDPOINT [--poll N]\n", argv[0]);
     return 2;
   }
   bench::install_stop_handlers();
@@ -24,54 +91,29 @@ int main(int argc, char** argv) {
   router.set(zmq::sockopt::linger, 0);
   router.set(zmq::sockopt::sndhwm, 0);
   router.set(zmq::sockopt::rcvhwm, 0);
+  router.set(zmq::sockopt::rcvtimeo, 200);  // a blocking recv still sees a stop request in time
   router.bind(argv[1]);
   std::printf("floor listening on %s\n", router.get(zmq::sockopt::last_endpoint).c_str());
   std::fflush(stdout);
 
-  std::string worker;  // routing id of the one worker
-  std::array<zmq::message_t, 8> f;
-  zmq::message_t worker_id;
-  std::uint64_t forwarded = 0;
-  zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}};
-  while (!bench::g_stop.load(std::memory_order_relaxed)) {
-    try {
-      zmq::poll(items, 1, std::chrono::milliseconds(200));
-    } catch (const zmq::error_t&) {
-      continue;  // EINTR
-    }
-    if (!(items[0].revents & ZMQ_POLLIN)) continue;
-    for (int m = 0; m < 64; ++m) {
-      std::size_t n = 0;
-      if (!router.recv(f[0], zmq::recv_flags::dontwait)) break;
-      n = 1;
-      while (f[n - 1].more() && n < f.size()) {
-        (void)router.recv(f[n], zmq::recv_flags::none);
-        ++n;
+  forwarder fw{router, {}, 0, {}, 0};
+  std::size_t n = 0;
+  if (poll_drain == 0) {
+    while (!bench::g_stop.load(std::memory_order_relaxed))
+      if (fw.receive(zmq::recv_flags::none, n)) fw.handle(n);
+  } else {
+    zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}};
+    while (!bench::g_stop.load(std::memory_order_relaxed)) {
+      try {
+        zmq::poll(items, 1, std::chrono::milliseconds(200));
+      } catch (const zmq::error_t&) {
+        continue;  // EINTR
       }
-      if (n < 2) continue;
-      const auto cmd = bench::parse_header(f[1].data(), f[1].size());
-      if (cmd == bench::cmd_request && n == 4 && !worker.empty()) {
-        // [client][hdr][meta][args] -> [worker][client][hdr][meta][args]
-        router.send(zmq::buffer(worker), zmq::send_flags::sndmore);
-        router.send(f[0], zmq::send_flags::sndmore);
-        router.send(f[1], zmq::send_flags::sndmore);
-        router.send(f[2], zmq::send_flags::sndmore);
-        router.send(f[3], zmq::send_flags::none);
-        ++forwarded;
-      } else if (n == 5 && bench::parse_header(f[2].data(), f[2].size()) == bench::cmd_reply) {
-        // [worker][client][hdr][meta][value] -> [client][hdr][meta][value]
-        router.send(f[1], zmq::send_flags::sndmore);
-        router.send(f[2], zmq::send_flags::sndmore);
-        router.send(f[3], zmq::send_flags::sndmore);
-        router.send(f[4], zmq::send_flags::none);
-      } else if (cmd == bench::cmd_ready) {
-        worker.assign(static_cast<const char*>(f[0].data()), f[0].size());
-        std::printf("floor worker ready\n");
-        std::fflush(stdout);
-      }
-      // anything else (heartbeats, requests before a worker) is dropped
+      if (!(items[0].revents & ZMQ_POLLIN)) continue;
+      for (int m = 0; m < poll_drain && fw.receive(zmq::recv_flags::dontwait, n); ++m) fw.handle(n);
     }
   }
-  std::fprintf(stderr, "floor forwarder: %llu requests forwarded\n", static_cast<unsigned long long>(forwarded));
+  std::fprintf(stderr, "floor forwarder: %llu requests forwarded\n",
+               static_cast<unsigned long long>(fw.forwarded));
   return 0;
 }
