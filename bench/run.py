@@ -9,10 +9,13 @@ it is installed. It never asserts: targets are printed as met / missed.
 Every process it starts runs on loopback or ipc:// under a temp dir and is
 stopped by pid at the end (also on Ctrl-C); every wait is bounded.
 
-  bench/run.py [--rounds 3] [--quick] [--only SECTIONS] [--out DIR]
+  bench/run.py [--rounds 3] [--quick] [--only SECTIONS] [--out DIR] [--bin DIR]
 
-SECTIONS is a comma list of: compare, credits, window, client, keys, names,
-memory, callgrind, micro (default: all).
+SECTIONS is a comma list of: floor, compare, credits, fanin, window, client,
+keys, names, memory, callgrind, micro (default: all). troupe always runs
+with its default settings except where a section says otherwise (credits).
+--bin (or $TROUPE_BIN_DIR) names the directory of the executables (default
+build/bin).
 """
 import argparse
 import atexit
@@ -28,8 +31,10 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "build", "bin")
-SECTIONS = ["compare", "credits", "window", "client", "keys", "names", "memory", "callgrind", "micro"]
+# The executables: --bin DIR, else $TROUPE_BIN_DIR, else build/bin.
+BIN = os.environ.get("TROUPE_BIN_DIR") or os.path.join(ROOT, "build", "bin")
+SECTIONS = ["floor", "compare", "credits", "fanin", "window", "client", "keys", "names", "memory", "callgrind",
+            "micro"]
 
 
 # ---- processes ---------------------------------------------------------------
@@ -122,6 +127,74 @@ def ctx_switches(pid):
     return n
 
 
+def proc_counters(pid):
+    """CPU seconds and context switches of pid: all threads, and its main
+    thread alone (tid == pid: the thread that runs the broker's loop or the
+    worker's methods). The main thread's voluntary switches are the times it
+    went to sleep waiting for messages, so requests / those = messages
+    handled per wake-up."""
+    tick = float(os.sysconf("SC_CLK_TCK"))
+    c = {"cpu": 0.0, "cs": 0, "main_cpu": 0.0, "main_sleeps": 0}
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except FileNotFoundError:
+        return c
+    for t in tasks:
+        stat = read("/proc/%d/task/%s/stat" % (pid, t)).rsplit(")", 1)
+        if len(stat) < 2:
+            continue
+        f = stat[1].split()
+        cpu = (int(f[11]) + int(f[12])) / tick
+        vol = invol = 0
+        for line in read("/proc/%d/task/%s/status" % (pid, t)).splitlines():
+            if line.startswith("voluntary_ctxt_switches"):
+                vol = int(line.split()[1])
+            elif line.startswith("nonvoluntary_ctxt_switches"):
+                invol = int(line.split()[1])
+        c["cpu"] += cpu
+        c["cs"] += vol + invol
+        if int(t) == pid:
+            c["main_cpu"] += cpu
+            c["main_sleeps"] += vol
+    return c
+
+
+def sum_counters(pids):
+    total = {"cpu": 0.0, "cs": 0, "main_cpu": 0.0, "main_sleeps": 0}
+    for pid in pids:
+        for k, v in proc_counters(pid).items():
+            total[k] += v
+    return total
+
+
+def measure(system, requests, window, warmup=1000, extra=(), max_seconds=300):
+    """One client run against `system`, with what it cost the broker and the
+    worker process(es): CPU µs per request, context switches per 1,000
+    requests, and messages the main thread handled per wake-up."""
+    bp, wps = system.broker.pid, system.worker_pids()
+    b0, w0 = proc_counters(bp), sum_counters(wps)
+    r = client(system.endpoint, requests, window, warmup=warmup, extra=extra, max_seconds=max_seconds)
+    b1, w1 = proc_counters(bp), sum_counters(wps)
+    n = float(requests + warmup)
+    for who, x0, x1 in [("broker", b0, b1), ("worker", w0, w1)]:
+        r[who + "_cpu_us"] = (x1["cpu"] - x0["cpu"]) * 1e6 / n
+        r[who + "_main_cpu_us"] = (x1["main_cpu"] - x0["main_cpu"]) * 1e6 / n
+        r[who + "_cs_per_1k"] = (x1["cs"] - x0["cs"]) * 1000.0 / n
+        sleeps = x1["main_sleeps"] - x0["main_sleeps"]
+        r[who + "_per_wakeup"] = n / sleeps if sleeps > 0 else n
+    return r
+
+
+def round_line(label, r):
+    if r.get("failed"):
+        return "  %s: FAILED: %s" % (label, r.get("why"))
+    return ("  %s: %s req/s, p50 %s µs; broker %s µs CPU, %s cs/1k, %s msgs/wake-up; worker %s µs CPU, %s cs/1k, "
+            "%s msgs/wake-up" % (label, fmt(r["throughput"]), fmt(r["p50_us"]), fmt(r.get("broker_cpu_us", 0)),
+                                 fmt(r.get("broker_cs_per_1k", 0)), fmt(r.get("broker_per_wakeup", 0)),
+                                 fmt(r.get("worker_cpu_us", 0)), fmt(r.get("worker_cs_per_1k", 0)),
+                                 fmt(r.get("worker_per_wakeup", 0))))
+
+
 def rss_kib(pid):
     for line in read("/proc/%d/status" % pid).splitlines():
         if line.startswith("VmRSS:"):
@@ -130,42 +203,66 @@ def rss_kib(pid):
 
 
 class System:
-    """A running broker (troupe or floor) plus its worker."""
+    """A running broker (troupe or floor) plus its worker process(es).
 
-    def __init__(self, kind, transport, tmp, worker="examples", credits=1000, broker_prefix=(), worker_prefix=(),
-                 tag="", worker_args=()):
+    troupe runs with its default settings unless `credits` is given (issue
+    13: troupe is measured as users get it). `workers` > 1 starts a pool:
+    troupe's `--processes N` (one supervisor forking N worker processes),
+    or N floor workers. `floor_args` / `floor_worker_args` select the
+    floor's variants (bench/floor_*.cpp)."""
+
+    def __init__(self, kind, transport, tmp, worker="examples", credits=None, broker_prefix=(), worker_prefix=(),
+                 tag="", worker_args=(), workers=1, floor_args=(), floor_worker_args=()):
         self.kind, self.tmp = kind, tmp
         tag = tag or kind
         listen = "tcp://127.0.0.1:*" if transport == "tcp" else "ipc://%s/%s.sock" % (tmp, tag)
         blog = os.path.join(tmp, tag + "-broker.log")
         if kind == "floor":
-            args = [os.path.join(BIN, "troupe-floor-forwarder"), listen]
+            args = [os.path.join(BIN, "troupe-floor-forwarder"), listen] + list(floor_args)
         else:
             args = [os.path.join(BIN, "troupe"), "broker", "--listen", listen]
         self.broker = PROCS.start(list(broker_prefix) + args, blog)
         self.endpoint = wait_for(lambda: listening_endpoint(blog), 60, kind + " broker to listen")
-        wlog = os.path.join(tmp, tag + "-worker.log")
+        self.workers = []
         if kind == "floor":
-            self.worker = PROCS.start(list(worker_prefix) + [os.path.join(BIN, "troupe-floor-worker"), self.endpoint],
-                                      wlog)
-            wait_for(lambda: "floor worker ready" in read(blog), 30, "floor worker")
+            for i in range(workers):
+                wlog = os.path.join(tmp, "%s-worker%s.log" % (tag, i or ""))
+                self.workers.append(PROCS.start(list(worker_prefix) + [os.path.join(BIN, "troupe-floor-worker"),
+                                                                       self.endpoint] + list(floor_worker_args), wlog))
+            wait_for(lambda: read(blog).count("floor worker ready") >= workers, 30, "floor workers")
         else:
             exe = "troupe-examples-worker" if worker == "examples" else "troupe-bench-many-names-worker"
-            self.worker = PROCS.start(list(worker_prefix) + [os.path.join(BIN, exe), "--broker", self.endpoint,
-                                                             "--credits", str(credits)] + list(worker_args), wlog)
-            wait_for(self.troupe_ready, 60, "troupe worker to register")
+            wargs = [os.path.join(BIN, exe), "--broker", self.endpoint]
+            if credits is not None:
+                wargs += ["--credits", str(credits)]
+            if workers > 1:
+                wargs += ["--processes", str(workers)]
+            wlog = os.path.join(tmp, tag + "-worker.log")
+            self.workers.append(PROCS.start(list(worker_prefix) + wargs + list(worker_args), wlog))
+            wait_for(lambda: self.troupe_ready(workers), 60, "troupe worker(s) to register")
+        self.worker = self.workers[0]
         time.sleep(0.2)
 
-    def troupe_ready(self):
+    def troupe_ready(self, n=1):
         r = subprocess.run([os.path.join(BIN, "troupe"), "call", "--broker", self.endpoint, "--timeout-ms", "2000",
                             "$broker", "workers"], capture_output=True, text=True, timeout=20)
         try:
-            return r.returncode == 0 and len(json.loads(r.stdout)) >= 1
+            return r.returncode == 0 and len(json.loads(r.stdout)) >= n
         except ValueError:
             return False
 
+    def worker_pids(self):
+        """Every worker process: for a troupe pool, the supervisor's children too."""
+        pids = [p.pid for p in self.workers]
+        for p in self.workers:
+            for t in os.listdir("/proc/%d/task" % p.pid) if os.path.exists("/proc/%d/task" % p.pid) else []:
+                for c in read("/proc/%d/task/%s/children" % (p.pid, t)).split():
+                    pids.append(int(c))
+        return pids
+
     def stop(self):
-        PROCS.stop(self.worker)
+        for w in self.workers:
+            PROCS.stop(w)
         PROCS.stop(self.broker, timeout=120)
 
 
@@ -214,6 +311,11 @@ def table(title, header, rows):
     sys.stdout.flush()
 
 
+def ratio(num, den):
+    """The ratio of the medians of two lists of values, or "-"."""
+    return fmt(med(num) / med(den)) if num and den and med(den) else "-"
+
+
 def values(runs, key):
     return [r[key] for r in runs if not r.get("failed")]
 
@@ -228,51 +330,87 @@ def target(name, value, limit, higher_is_better):
 
 # ---- sections ----------------------------------------------------------------
 
+FLOOR_VARIANTS = [
+    # name, forwarder args, worker args
+    ("floor: blocking forwarder, blocking worker, minimal decode", [], []),
+    ("forwarder: zmq_poll, then up to 64 with DONTWAIT", ["--poll", "64"], []),
+    ("worker: zmq_poll, then up to 1024 with DONTWAIT", [], ["--poll", "1024"]),
+    ("worker: msgpack-c unpacker into a reused zone", [], ["--decode", "msgpack-c"]),
+    ("the previous floor (all three)", ["--poll", "64"], ["--poll", "1024", "--decode", "msgpack-c"]),
+]
+
+
+def paired(runs_a, runs_b, key="throughput"):
+    """Per-round ratios a/b (robust against the machine's drift between rounds)."""
+    return [x[key] / y[key] for x, y in zip(runs_a, runs_b) if not x.get("failed") and not y.get("failed")]
+
+
+def section_floor(a, tmp, results):
+    """Is the floor the fastest? Its variants alternated, B2 over tcp."""
+    systems = [System("floor", "tcp", tmp, tag="floorvar%d" % i, floor_args=fa, floor_worker_args=wa)
+               for i, (_, fa, wa) in enumerate(FLOOR_VARIANTS)]
+    runs = [[] for _ in systems]
+    try:
+        for rnd in range(a.rounds):
+            for i, sy in enumerate(systems):
+                r = measure(sy, a.b2_requests, 1000)
+                runs[i].append(r)
+                print(round_line("round %d, %s" % (rnd + 1, FLOOR_VARIANTS[i][0]), r), flush=True)
+    finally:
+        for sy in systems:
+            sy.stop()
+    results["floor"] = {FLOOR_VARIANTS[i][0]: runs[i] for i in range(len(systems))}
+    rows = []
+    for i, (name, _, _) in enumerate(FLOOR_VARIANTS):
+        tp = values(runs[i], "throughput")
+        ratios = paired(runs[i], runs[0])
+        rows.append([name, fmt(med(tp)), rng(tp), fmt(med(values(runs[i], "broker_cpu_us"))),
+                     fmt(med(values(runs[i], "worker_cpu_us"))),
+                     "-" if i == 0 else "%s (%s)" % (fmt(med(ratios)), " ".join(fmt(x) for x in ratios))])
+    table("The floor against its variants (B2, window 1000, tcp, %d rounds alternating)" % a.rounds,
+          ["variant", "median req/s", "range", "broker CPU µs/req", "worker CPU µs/req",
+           "variant/floor (per round)"], rows)
+
+
 def section_compare(a, tmp, results):
-    """B1 and B2, floor and troupe alternately, tcp and ipc."""
+    """B1 and B2, floor and troupe (default settings) alternately, tcp and ipc."""
     out = results.setdefault("compare", {})
     for transport in ["tcp", "ipc"]:
         systems = {k: System(k, transport, tmp, tag=k + "-" + transport) for k in ["floor", "troupe"]}
         runs = {k: {"b1": [], "b2": []} for k in systems}
-        for rnd in range(a.rounds):
-            for k in ["floor", "troupe"]:
-                ep = systems[k].endpoint
-                b1 = client(ep, a.b1_requests, 1, warmup=1000)
-                bp, wp = systems[k].broker.pid, systems[k].worker.pid
-                c0 = (cpu_seconds(bp), cpu_seconds(wp), ctx_switches(bp), ctx_switches(wp))
-                b2 = client(ep, a.b2_requests, 1000, warmup=1000)
-                c1 = (cpu_seconds(bp), cpu_seconds(wp), ctx_switches(bp), ctx_switches(wp))
-                n = a.b2_requests + 1000
-                b2["broker_cpu_us"] = (c1[0] - c0[0]) * 1e6 / n
-                b2["worker_cpu_us"] = (c1[1] - c0[1]) * 1e6 / n
-                b2["broker_cs_per_1k"] = (c1[2] - c0[2]) * 1000.0 / n
-                b2["worker_cs_per_1k"] = (c1[3] - c0[3]) * 1000.0 / n
-                runs[k]["b1"].append(b1)
-                runs[k]["b2"].append(b2)
-                print("  %s %s round %d: B1 p50 %s us p99 %s us; B2 %s req/s%s" % (
-                    transport, k, rnd + 1, fmt(b1.get("p50_us", float("nan"))), fmt(b1.get("p99_us", float("nan"))),
-                    fmt(b2.get("throughput", float("nan"))),
-                    "  FAILED: " + str(b1.get("why") or b2.get("why")) if b1.get("failed") or b2.get("failed") else ""),
-                    flush=True)
-        for s in systems.values():
-            s.stop()
+        try:
+            for rnd in range(a.rounds):
+                for k in ["floor", "troupe"]:
+                    b1 = client(systems[k].endpoint, a.b1_requests, 1, warmup=1000)
+                    b2 = measure(systems[k], a.b2_requests, 1000)
+                    runs[k]["b1"].append(b1)
+                    runs[k]["b2"].append(b2)
+                    print(round_line("%s %s round %d: B1 p50 %s µs p99 %s µs; B2" % (
+                        transport, k, rnd + 1, fmt(b1.get("p50_us", float("nan"))),
+                        fmt(b1.get("p99_us", float("nan")))), b2), flush=True)
+        finally:
+            for sy in systems.values():
+                sy.stop()
         out[transport] = runs
         rows = []
         for metric, b, key in [("B1 p50 (µs)", "b1", "p50_us"), ("B1 p99 (µs)", "b1", "p99_us"),
                                ("B1 p99.9 (µs)", "b1", "p999_us"), ("B2 throughput (req/s)", "b2", "throughput"),
+                               ("B2 p50 (µs)", "b2", "p50_us"),
                                ("B2 broker CPU µs/request", "b2", "broker_cpu_us"),
+                               ("B2 broker main thread CPU µs/request", "b2", "broker_main_cpu_us"),
                                ("B2 worker CPU µs/request", "b2", "worker_cpu_us"),
                                ("B2 broker context switches / 1000 req", "b2", "broker_cs_per_1k"),
-                               ("B2 worker context switches / 1000 req", "b2", "worker_cs_per_1k")]:
+                               ("B2 worker context switches / 1000 req", "b2", "worker_cs_per_1k"),
+                               ("B2 broker messages per wake-up", "b2", "broker_per_wakeup"),
+                               ("B2 worker messages per wake-up", "b2", "worker_per_wakeup")]:
             f, t = values(runs["floor"][b], key), values(runs["troupe"][b], key)
-            rows.append([metric, fmt(med(f)), rng(f), fmt(med(t)), rng(t), fmt(med(t) / med(f)) if f and t else "-"])
-        table("B1 / B2 over %s (%d rounds, alternating; median and range)" % (transport, a.rounds),
-              ["metric", "floor", "floor range", "troupe", "troupe range", "troupe/floor"], rows)
-        # Same-round ratios: robust against drift on a shared machine.
-        r1 = [t["p50_us"] / f["p50_us"] for f, t in zip(runs["floor"]["b1"], runs["troupe"]["b1"])
-              if not f.get("failed") and not t.get("failed")]
-        r2 = [t["throughput"] / f["throughput"] for f, t in zip(runs["floor"]["b2"], runs["troupe"]["b2"])
-              if not f.get("failed") and not t.get("failed")]
+            rows.append([metric, fmt(med(f)), rng(f), fmt(med(t)), rng(t), ratio(t, f)])
+        table("B1 / B2 over %s (%d rounds, alternating; median and range; troupe with its defaults)" % (
+            transport, a.rounds), ["metric", "floor", "floor range", "troupe", "troupe range", "troupe/floor"], rows)
+        r1 = paired(runs["troupe"]["b1"], runs["floor"]["b1"], "p50_us")
+        r2 = paired(runs["troupe"]["b2"], runs["floor"]["b2"])
+        print("per-round ratios, %s: B1 p50 %s; B2 %s" % (transport, " ".join(fmt(x) for x in r1),
+                                                          " ".join(fmt(x) for x in r2)))
         if r1:
             target("B1 p50 troupe/floor, %s (median of per-round ratios)" % transport, med(r1), 1.15, False)
         if r2:
@@ -280,21 +418,68 @@ def section_compare(a, tmp, results):
 
 
 def section_credits(a, tmp, results):
-    """B2 on troupe with worker credits 8 (the old default), 64 (the default) and 1000, ipc."""
-    systems = {c: System("troupe", "ipc", tmp, credits=c, tag="credits-%d" % c) for c in [8, 64, 1000]}
-    runs = {c: [] for c in systems}
+    """B2 against the floor: troupe's default, and workers started with
+    --credits 64 (the default before the adaptive window) and 8, tcp."""
+    variants = [("floor", None), ("troupe, default settings", None), ("troupe, --credits 64", 64),
+                ("troupe, --credits 8", 8)]
+    systems = [System("floor" if i == 0 else "troupe", "tcp", tmp, credits=c, tag="credits%d" % i)
+               for i, (_, c) in enumerate(variants)]
+    runs = [[] for _ in systems]
     try:
-        for _ in range(a.rounds):
-            for c in systems:
-                runs[c].append(client(systems[c].endpoint, a.b2_requests, 1000, warmup=1000))
+        for rnd in range(a.rounds):
+            for i, sy in enumerate(systems):
+                r = measure(sy, a.b2_requests, 1000)
+                runs[i].append(r)
+                print(round_line("round %d, %s" % (rnd + 1, variants[i][0]), r), flush=True)
     finally:
-        for s in systems.values():
-            s.stop()
-    results["credits"] = {str(c): v for c, v in runs.items()}
-    rows = [["--credits %d" % c, fmt(med(values(runs[c], "throughput"))), rng(values(runs[c], "throughput")),
-             fmt(med(values(runs[c], "p50_us")))] for c in runs]
-    table("B2 (window 1000) against the worker's credits, ipc, troupe", ["worker", "median req/s", "range",
-                                                                          "p50 µs"], rows)
+        for sy in systems:
+            sy.stop()
+    results["credits"] = {variants[i][0]: runs[i] for i in range(len(systems))}
+    rows = []
+    for i, (name, _) in enumerate(variants):
+        ratios = paired(runs[i], runs[0])
+        rows.append([name, fmt(med(values(runs[i], "throughput"))), rng(values(runs[i], "throughput")),
+                     fmt(med(values(runs[i], "p50_us"))), fmt(med(values(runs[i], "broker_cpu_us"))),
+                     fmt(med(values(runs[i], "worker_cpu_us"))), fmt(med(values(runs[i], "broker_cs_per_1k"))),
+                     fmt(med(values(runs[i], "worker_cs_per_1k"))), fmt(med(values(runs[i], "worker_per_wakeup"))),
+                     "-" if i == 0 else "%s (%s)" % (fmt(med(ratios)), " ".join(fmt(x) for x in ratios))])
+    table("B2 (window 1000, tcp) against the worker's credits (%d rounds alternating)" % a.rounds,
+          ["system", "median req/s", "range", "p50 µs", "broker CPU µs/req", "worker CPU µs/req", "broker cs/1k",
+           "worker cs/1k", "worker msgs/wake-up", "ratio to floor (per round)"], rows)
+
+
+def section_fanin(a, tmp, results):
+    """50 clients x 20 in flight against a pool of 4 worker processes, tcp:
+    the floor (its forwarder round-robins over 4 floor workers) and troupe
+    (`--processes 4`, default settings), alternately."""
+    extra = ["--clients", str(a.fanin_clients)]
+    systems = {"floor": System("floor", "tcp", tmp, tag="fanin-floor", workers=a.fanin_workers),
+               "troupe": System("troupe", "tcp", tmp, tag="fanin-troupe", workers=a.fanin_workers)}
+    runs = {k: [] for k in systems}
+    try:
+        for rnd in range(a.rounds):
+            for k, sy in systems.items():
+                r = measure(sy, a.b2_requests, a.fanin_window, extra=extra)
+                runs[k].append(r)
+                print(round_line("round %d, %s" % (rnd + 1, k), r), flush=True)
+    finally:
+        for sy in systems.values():
+            sy.stop()
+    results["fanin"] = runs
+    rows = []
+    for metric, key in [("throughput (req/s)", "throughput"), ("p50 (µs)", "p50_us"), ("p99 (µs)", "p99_us"),
+                        ("broker CPU µs/request", "broker_cpu_us"), ("workers' CPU µs/request", "worker_cpu_us"),
+                        ("broker context switches / 1000 req", "broker_cs_per_1k"),
+                        ("workers' context switches / 1000 req", "worker_cs_per_1k")]:
+        f, t = values(runs["floor"], key), values(runs["troupe"], key)
+        rows.append([metric, fmt(med(f)), rng(f), fmt(med(t)), rng(t), ratio(t, f)])
+    table("Fan-in: %d clients x %d in flight, pool of %d worker processes, tcp (%d rounds alternating)" % (
+        a.fanin_clients, a.fanin_window, a.fanin_workers, a.rounds),
+        ["metric", "floor", "floor range", "troupe", "troupe range", "troupe/floor"], rows)
+    ratios = paired(runs["troupe"], runs["floor"])
+    if ratios:
+        print("per-round ratios troupe/floor: %s" % " ".join(fmt(x) for x in ratios))
+        target("fan-in troupe/floor (median of per-round ratios)", med(ratios), 0.75, True)
 
 
 def section_window(a, tmp, results):
@@ -313,7 +498,7 @@ def section_window(a, tmp, results):
     rows = []
     for w in windows:
         f, t = values(runs["floor"][w], "throughput"), values(runs["troupe"][w], "throughput")
-        rows.append([w, fmt(med(f)), fmt(med(t)), fmt(med(t) / med(f)) if f and t else "-"])
+        rows.append([w, fmt(med(f)), fmt(med(t)), ratio(t, f)])
     table("Throughput (req/s) against window, ipc", ["window", "floor", "troupe", "troupe/floor"], rows)
 
 
@@ -346,18 +531,12 @@ def alternate_troupe(a, tmp, worker, variants, tag):
     s = System("troupe", "ipc", tmp, worker=worker, tag=tag)
     runs = {name: [] for name, _ in variants}
     try:
-        for _ in range(a.rounds):
+        for rnd in range(a.rounds):
             for name, extra in variants:
-                before = (cpu_seconds(s.broker.pid), cpu_seconds(s.worker.pid))
-                r = client(s.endpoint, a.b2_requests, 1000, warmup=1000, extra=extra, max_seconds=600)
-                after = (cpu_seconds(s.broker.pid), cpu_seconds(s.worker.pid))
-                # Which process the variant costs more CPU in, per request.
-                r["broker_cpu_us"] = (after[0] - before[0]) * 1e6 / (a.b2_requests + 1000)
-                r["worker_cpu_us"] = (after[1] - before[1]) * 1e6 / (a.b2_requests + 1000)
+                # CPU per request says which process a variant costs more in.
+                r = measure(s, a.b2_requests, 1000, extra=extra, max_seconds=600)
                 runs[name].append(r)
-                print("  %s %s: %s req/s%s" % (tag, name, fmt(r.get("throughput", float("nan"))),
-                                                "  FAILED: " + str(r.get("why")) if r.get("failed") else ""),
-                      flush=True)
+                print(round_line("%s round %d, %s" % (tag, rnd + 1, name), r), flush=True)
     finally:
         s.stop()
     return runs
@@ -619,13 +798,18 @@ def main():
     ap.add_argument("--only", default=",".join(SECTIONS))
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench-results"))
     ap.add_argument("--plots-only", action="store_true", help="redraw the plots from OUT/results.json")
+    ap.add_argument("--bin", help="directory of the executables (default: $TROUPE_BIN_DIR or build/bin)")
     a = ap.parse_args()
+    if a.bin:
+        global BIN
+        BIN = os.path.abspath(a.bin)
     if a.plots_only:
         with open(os.path.join(a.out, "results.json")) as f:
             plots(a, json.load(f))
         return
     a.b1_requests, a.b2_requests, a.window_requests = 20000, 200000, 50000
     a.keys, a.memory_keys, a.cg_requests = 100000, 1000000, 10000
+    a.fanin_clients, a.fanin_window, a.fanin_workers = 50, 20, 4
     if a.quick:
         a.b1_requests, a.b2_requests, a.window_requests = 2000, 20000, 10000
         a.keys, a.memory_keys, a.cg_requests = 10000, 50000, 2000
