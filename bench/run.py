@@ -12,7 +12,7 @@ stopped by pid at the end (also on Ctrl-C); every wait is bounded.
   bench/run.py [--rounds 3] [--quick] [--only SECTIONS] [--out DIR] [--bin DIR]
 
 SECTIONS is a comma list of: floor, compare, credits, fanin, window, client,
-keys, names, memory, callgrind, micro (default: all). troupe always runs
+keys, names, memory, callgrind, micro, pyworker, pyclient (default: all). troupe always runs
 with its default settings except where a section says otherwise (credits).
 --bin (or $TROUPE_BIN_DIR) names the directory of the executables (default
 build/bin).
@@ -35,6 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("TROUPE_BIN_DIR") or os.path.join(ROOT, "build", "bin")
 SECTIONS = ["floor", "compare", "credits", "fanin", "window", "client", "keys", "names", "memory", "callgrind",
             "micro"]
+SECTIONS += ["pyworker", "pyclient"]  # the Python worker and clients against raw pyzmq (issues 15, 13)
 
 
 # ---- processes ---------------------------------------------------------------
@@ -723,6 +724,175 @@ def section_micro(a, tmp, results):
     target("map cost per input, 160k ÷ 10k inputs", large / small, 1.5, False)
 
 
+# ---- Python worker and clients (issues 15 and 13) ---------------------------
+
+PY = sys.executable  # /usr/bin/python3 under `make bench`: it sees python3-zmq and python3-msgpack
+PY_PKG = os.path.join(ROOT, "clients", "python")
+
+
+def py_env():
+    """The environment for Python processes: the troupe package from the tree."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [PY_PKG, env.get("PYTHONPATH")]))
+    return env
+
+
+def registered_workers(endpoint):
+    r = subprocess.run([os.path.join(BIN, "troupe"), "call", "--broker", endpoint, "--timeout-ms", "2000",
+                        "$broker", "workers"], capture_output=True, text=True, timeout=20)
+    try:
+        return len(json.loads(r.stdout)) if r.returncode == 0 else 0
+    except ValueError:
+        return 0
+
+
+class PyWorkerSystem:
+    """A troupe broker (default settings) plus one worker process started
+    from `worker_argv(endpoint)`: a Python worker, the raw pyzmq loop, or the
+    C++ examples worker."""
+
+    def __init__(self, tmp, tag, transport, worker_argv):
+        listen = "tcp://127.0.0.1:*" if transport == "tcp" else "ipc://%s/%s.sock" % (tmp, tag)
+        blog = os.path.join(tmp, tag + "-broker.log")
+        self.broker = PROCS.start([os.path.join(BIN, "troupe"), "broker", "--listen", listen], blog)
+        self.endpoint = wait_for(lambda: listening_endpoint(blog), 60, tag + " broker to listen")
+        self.worker = PROCS.start(worker_argv(self.endpoint), os.path.join(tmp, tag + "-worker.log"), env=py_env())
+        wait_for(lambda: registered_workers(self.endpoint) >= 1, 60, tag + " worker to register")
+        time.sleep(0.2)
+
+    def stop(self):
+        PROCS.stop(self.worker)
+        PROCS.stop(self.broker, timeout=120)
+
+
+def py_client(argv, max_seconds=300):
+    """Runs one of bench/py_*_client.py; its last line of output is JSON."""
+    try:
+        r = subprocess.run([PY] + argv, capture_output=True, text=True, timeout=max_seconds, env=py_env())
+    except subprocess.TimeoutExpired:
+        return {"failed": True, "why": "no result within %d s" % max_seconds}
+    try:
+        out = json.loads(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        out = {"failed": True, "why": (r.stdout + r.stderr)[-300:]}
+    if r.returncode != 0:
+        out["failed"] = True
+    return out
+
+
+def per_round(num, den, key):
+    """Per-round ratios num/den of `key`, rounds where both ran."""
+    return [n[key] / d[key] for n, d in zip(num, den)
+            if not n.get("failed") and not d.get("failed") and d.get(key)]
+
+
+def section_pyworker(a, tmp, results):
+    """B1 and B2 against one worker process: the raw pyzmq loop, troupe's
+    Python worker, and the C++ worker for scale; alternating, tcp."""
+    sys.path.insert(0, PY_PKG)
+    from troupe.worker import DEFAULT_CREDITS  # the raw loop gets the same credits as troupe's default
+    bench = os.path.join(ROOT, "bench")
+    kinds = [
+        ("raw", "raw pyzmq loop (bench/py_raw_worker.py)",
+         lambda ep: [PY, os.path.join(bench, "py_raw_worker.py"), ep, "--credits", str(DEFAULT_CREDITS)]),
+        ("troupe", "troupe Python worker (python3 -m troupe.worker, defaults)",
+         lambda ep: [PY, "-m", "troupe.worker", os.path.join(bench, "py_actors.py"), "--broker", ep]),
+        ("cpp", "C++ worker (troupe-examples-worker, defaults)",
+         lambda ep: [os.path.join(BIN, "troupe-examples-worker"), "--broker", ep]),
+    ]
+    systems = {k: PyWorkerSystem(tmp, "pyw-" + k, "tcp", argv) for k, _, argv in kinds}
+    runs = {k: {"b1": [], "b2": []} for k in systems}
+    try:
+        for rnd in range(a.rounds):
+            for k in systems:
+                s = systems[k]
+                b1 = client(s.endpoint, a.py_b1_requests, 1, warmup=500)
+                c0, x0 = cpu_seconds(s.worker.pid), ctx_switches(s.worker.pid)
+                b2 = client(s.endpoint, a.py_b2_requests, 1000, warmup=1000)
+                c1, x1 = cpu_seconds(s.worker.pid), ctx_switches(s.worker.pid)
+                n = a.py_b2_requests + 1000
+                b2["worker_cpu_us"] = (c1 - c0) * 1e6 / n
+                b2["worker_cs_per_1k"] = (x1 - x0) * 1000.0 / n
+                runs[k]["b1"].append(b1)
+                runs[k]["b2"].append(b2)
+                print("  round %d %s: B1 p50 %s µs; B2 %s req/s, worker %s µs CPU/request%s" % (
+                    rnd + 1, k, fmt(b1.get("p50_us", float("nan"))), fmt(b2.get("throughput", float("nan"))),
+                    fmt(b2["worker_cpu_us"]),
+                    "  FAILED: " + str(b1.get("why") or b2.get("why")) if b1.get("failed") or b2.get("failed")
+                    else ""), flush=True)
+    finally:
+        for s in systems.values():
+            s.stop()
+    results["pyworker"] = {"credits_raw": DEFAULT_CREDITS, **runs}
+    rows = []
+    for k, label, _ in kinds:
+        b1, b2 = runs[k]["b1"], runs[k]["b2"]
+        r2 = per_round(b2, runs["raw"]["b2"], "throughput")
+        r1 = per_round(b1, runs["raw"]["b1"], "p50_us")
+        rows.append([label, fmt(med(values(b2, "throughput"))), rng(values(b2, "throughput")),
+                     "%s (%s)" % (fmt(med(r2)), rng(r2)) if r2 else "-",
+                     fmt(med(values(b1, "p50_us"))), "%s (%s)" % (fmt(med(r1)), rng(r1)) if r1 else "-",
+                     fmt(med(values(b2, "worker_cpu_us"))), fmt(med(values(b2, "worker_cs_per_1k")))])
+    table("One worker process: troupe's Python worker against a raw pyzmq loop (tcp, %d rounds alternating, "
+          "squares.square, troupe broker with defaults; raw loop with %d credits)" % (a.rounds, DEFAULT_CREDITS),
+          ["worker", "B2 req/s (window 1000)", "range", "÷ raw, per round (range)", "B1 p50 µs",
+           "÷ raw, per round (range)", "worker CPU µs/req (B2)", "worker cs/1k req"], rows)
+    r2 = per_round(runs["troupe"]["b2"], runs["raw"]["b2"], "throughput")
+    r1 = per_round(runs["troupe"]["b1"], runs["raw"]["b1"], "p50_us")
+    if r2:
+        target("Python worker B2 ÷ raw pyzmq loop (median of per-round ratios)", med(r2), 0.5, True)
+    if r1:
+        target("Python worker B1 p50 ÷ raw pyzmq loop (median of per-round ratios)", med(r1), 1.15, False)
+
+
+def section_pyclient(a, tmp, results):
+    """troupe's Python clients against a raw pyzmq DEALER loop, one broker
+    and C++ worker (defaults), alternating, tcp."""
+    bench = os.path.join(ROOT, "bench")
+    raw, tr = os.path.join(bench, "py_raw_client.py"), os.path.join(bench, "py_troupe_client.py")
+    nw, nb = str(a.py_client_requests), str(a.py_b1_requests)
+    s = PyWorkerSystem(tmp, "pyclient", "tcp", lambda ep: [os.path.join(BIN, "troupe-examples-worker"),
+                                                           "--broker", ep])
+    variants = [
+        ("raw w1000", [raw, s.endpoint, "--window", "1000", "--requests", nw]),
+        ("Client.map", [tr, s.endpoint, "--via", "map", "--window", "1000", "--requests", nw]),
+        ("AsyncClient", [tr, s.endpoint, "--via", "async", "--window", "1000", "--requests", nw]),
+        ("AsyncClient.map", [tr, s.endpoint, "--via", "async-map", "--window", "1000", "--requests", nw]),
+        ("raw blocking", [raw, s.endpoint, "--window", "1", "--requests", nb, "--warmup", "500"]),
+        ("Client.ask", [tr, s.endpoint, "--via", "ask", "--requests", nb, "--warmup", "500"]),
+    ]
+    runs = {name: [] for name, _ in variants}
+    try:
+        for rnd in range(a.rounds):
+            for name, argv in variants:
+                r = py_client(argv)
+                runs[name].append(r)
+                print("  round %d %s: %s req/s%s%s" % (
+                    rnd + 1, name, fmt(r.get("throughput", float("nan"))),
+                    ", p50 %s µs" % fmt(r["p50_us"]) if "p50_us" in r else "",
+                    "  FAILED: " + str(r.get("why")) if r.get("failed") else ""), flush=True)
+    finally:
+        s.stop()
+    results["pyclient"] = runs
+    rows = []
+    for name, base, key in [("Client.map", "raw w1000", "throughput"), ("AsyncClient", "raw w1000", "throughput"),
+                            ("AsyncClient.map", "raw w1000", "throughput"),
+                            ("Client.ask", "raw blocking", "p50_us")]:
+        pr = per_round(runs[name], runs[base], key)
+        rows.append(["%s (%s)" % (name, "req/s, 1000 in flight" if key == "throughput" else "p50 µs, 1 in flight"),
+                     fmt(med(values(runs[base], key))), fmt(med(values(runs[name], key))),
+                     fmt(med(pr)) if pr else "-", rng(pr)])
+    table("Python clients against a raw pyzmq DEALER loop (tcp, %d rounds alternating, squares.square on the C++ "
+          "worker, broker and worker with defaults)" % a.rounds,
+          ["client", "raw pyzmq", "troupe", "troupe ÷ raw (median per round)", "per-round range"], rows)
+    for name, base, key, limit, higher in [("Client.map", "raw w1000", "throughput", 0.6, True),
+                                           ("AsyncClient", "raw w1000", "throughput", 0.4, True),
+                                           ("Client.ask", "raw blocking", "p50_us", 1.2, False)]:
+        pr = per_round(runs[name], runs[base], key)
+        if pr:
+            target("Python %s ÷ raw pyzmq (%s, median of per-round ratios)" % (name, key), med(pr), limit, higher)
+
+
 # ---- plots -------------------------------------------------------------------
 
 def plots(a, results):
@@ -813,6 +983,8 @@ def main():
     if a.quick:
         a.b1_requests, a.b2_requests, a.window_requests = 2000, 20000, 10000
         a.keys, a.memory_keys, a.cg_requests = 10000, 50000, 2000
+    # Python worker and clients (sections pyworker, pyclient).
+    a.py_b1_requests, a.py_b2_requests, a.py_client_requests = (1000, 10000, 5000) if a.quick else (5000, 100000, 50000)
     os.makedirs(a.out, exist_ok=True)
     for exe in ["troupe", "troupe-examples-worker", "troupe-floor-forwarder", "troupe-floor-worker",
                 "troupe-bench-client", "troupe-bench-many-names-worker"]:
