@@ -31,7 +31,12 @@ if [[ ! -f "$build/CMakeCache.txt" ]]; then
   CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTROUPE_FUZZ=ON \
     -DTROUPE_BUILD_BENCH=OFF >/dev/null
 fi
-cmake --build "$build" -j "$(nproc)" --target troupe-fuzzers >/dev/null
+mkdir -p "$build/fuzz"
+if ! cmake --build "$build" -j "$(nproc)" --target troupe-fuzzers >"$build/fuzz/build.log" 2>&1; then
+  tail -n 40 "$build/fuzz/build.log" >&2
+  echo "fuzz: the harnesses do not build (log: $build/fuzz/build.log)" >&2
+  exit 2
+fi
 
 if [[ -n "${FUZZ_HARNESSES:-}" ]]; then
   read -r -a harnesses <<<"$FUZZ_HARNESSES"
@@ -63,7 +68,7 @@ for name in "${harnesses[@]}"; do
     [[ -d $d ]] && seeds+=("$d")
   done
   opts=(-print_final_stats=1 -timeout=10 -rss_limit_mb=2048 "-malloc_limit_mb=$(malloc_limit "$name")"
-        "-max_len=$(max_len "$name")" "-artifact_prefix=$found/")
+        "-artifact_prefix=$found/")
   # The example actors print a line per instance built: keep the log small.
   [[ $name == dispatch ]] && opts+=(-close_fd_mask=2)
 
@@ -71,14 +76,17 @@ for name in "${harnesses[@]}"; do
   status=0
   # The seeds and the reproducers of past findings are read first, so a
   # regression fails here before any fuzzing; -runs=0 stops after them.
+  # No -max_len here: it would cut the inputs longer than that.
   if [[ $smoke == 1 && ${#seeds[@]} -gt 0 ]]; then
     "$exe" "${opts[@]}" -runs=0 "${seeds[@]}" >"$log.replay" 2>&1 || status=$?
   fi
   if [[ $status == 0 ]]; then
-    "$exe" "${opts[@]}" "-max_total_time=$seconds" "$work" "${seeds[@]}" >"$log" 2>&1 || status=$?
+    "$exe" "${opts[@]}" "-max_len=$(max_len "$name")" "-max_total_time=$seconds" "$work" "${seeds[@]}" \
+      >"$log" 2>&1 || status=$?
   else
     mv "$log.replay" "$log"
   fi
+  rm -f "$log.replay"
   execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | awk '{print $2}')
   execs=${execs:-0}
   total_execs=$((total_execs + execs))

