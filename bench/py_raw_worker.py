@@ -11,10 +11,11 @@ worker can be measured against what Python itself can do on this machine:
 - it drains without polling: a blocking recv (RCVTIMEO 100 ms, so a stop or
   a heartbeat is never late) returns at once while messages wait;
 - it reads a REQUEST as three plain recv() calls and sends the REPLY as
-  three send() calls: with pyzmq 24, recv_multipart/send_multipart ask
+  three send() calls: with pyzmq 24, recv_multipart asks
   zmq_getsockopt(RCVMORE) per frame through a path that costs about as much
-  as the recv itself, and loop in Python (docs/performance.md, "The Python
-  worker");
+  as two recv() calls, and both loop in Python (docs/performance.md, "The
+  Python worker"); send is the backend's, without pyzmq's Python-level
+  wrapper (which adds only draft-socket options), with int flags;
 - it reuses one msgpack Packer and calls msgpack.unpackb without options;
 - frames are bytes (copy=True): for frames of a few bytes, pyzmq's zero-copy
   Frame objects cost more than the copy they save.
@@ -60,7 +61,9 @@ def main():
     s.send(msgpack.packb({"name": a.name, "pid": os.getpid(), "credits": a.credits, "actors": ["squares"]}))
     print("py raw worker ready", flush=True)
 
-    recv, send, more = s.recv, s.send, zmq.SNDMORE
+    # send without pyzmq's Python-level wrapper (it only adds draft-socket
+    # options and costs as much as the send itself); int flags, not enums.
+    recv, send, more = s.recv, super(zmq.Socket, s).send, int(zmq.SNDMORE)
     unpackb, pack = msgpack.unpackb, msgpack.Packer().pack
     monotonic, Again = time.monotonic, zmq.Again
     next_beat = monotonic() + 0.5
