@@ -304,3 +304,104 @@ def test_shutdown_without_acknowledgement_is_bounded(scripted: ScriptedBroker, p
     assert proc.wait(10) == 0
     assert time.monotonic() - t0 < 5
     assert proc.stdout().count("pyecho destroyed") == 1
+
+
+def test_fast_path_answers_like_the_general_path(scripted: ScriptedBroker, pyworker: Callable[..., Proc]) -> None:
+    # The first request for an address builds its instance on the general path;
+    # later ones take the worker's fast path. Both must answer alike.
+    pyworker("--max-message-bytes", "4096")
+    scripted.expect_ready()
+    cases: list[tuple[str, str, Any, bytes | None]] = [
+        ("pyecho", "echo", [{1: "int key"}], None),        # non-str map keys
+        ("pyecho", "echo", [[1, [2, [3]]]], None),
+        ("pyecho", "add", [1, 2], None),
+        ("pyecho", "add", [True, 2], None),                # bool is not int
+        ("pyecho", "add", [1], None),
+        ("pyecho", "add", [1, 2, 3], None),
+        ("pyecho", "add", [1.5, 2], None),
+        ("pyecho", "sleep", [0], None),                    # int where float is annotated
+        ("pyecho", "fail", ["boom"], None),
+        ("pyecho", "unencodable", [], None),
+        ("pyecho", "nope", [], None),
+        ("pyecho", "echo", [], b"\x91" * 40 + b"\x00"),    # too deep
+        ("pyecho", "echo", [], b"\x01"),                   # not an array
+        ("pyecho", "echo", [], b"\x92\x01"),               # truncated
+        ("pyecho", "echo", [], msgpack.packb(["x" * 5000])),  # over the frame limit
+        ("pytally/a", "add", [2], None),
+    ]
+    answers: list[list[tuple[str, Any]]] = [[], []]
+    for attempt in range(2):
+        for i, (address, method, args, raw) in enumerate(cases):
+            reply = scripted.ask(1000 * attempt + i + 1, address, method, *args,
+                                 **({"raw_args": raw} if raw is not None else {}))
+            answers[attempt].append((reply.status, reply.value))
+    answers[1][-1] = (answers[1][-1][0], answers[1][-1][1] - 2)  # the tally counted twice
+    assert answers[0] == answers[1]
+    assert answers[0][0] == ("ok", {1: "int key"})
+    assert answers[0][3][0] == "bad_args" and answers[0][6][0] == "bad_args"
+    assert answers[0][7][0] == "ok"
+    assert [a[0] for a in answers[0][11:15]] == ["bad_args"] * 4
+    # a tell is answered too (the broker needs the reply for the credit), on the fast path as well
+    assert scripted.ask(5000, "pyecho", "add", 1, 1, flags=p.FLAG_TELL) == p.Reply(5000, "ok", 2)
+
+
+def test_short_and_long_requests_do_not_stop_the_worker(scripted: ScriptedBroker,
+                                                        pyworker: Callable[..., Proc]) -> None:
+    pyworker()
+    scripted.expect_ready()
+    assert scripted.ask(1, "pyecho", "echo", 1).value == 1
+    good = p.encode_request(2, "pyecho", "echo", ["after"], timeout_ms=5000)
+    # a REQUEST that is only a header, followed at once by a good one: the good one is answered
+    scripted.send([p.header(p.Command.REQUEST)] + good)
+    assert scripted.reply() == p.Reply(2, "ok", "after")
+    scripted.send([p.header(p.Command.REQUEST)])
+    assert scripted.ask(3, "pyecho", "echo", "alone").value == "alone"
+    # four frames: dropped whole, no method runs
+    scripted.send(p.encode_request(4, "pytally/f", "add", [4], timeout_ms=5000) + [b"extra"])
+    assert scripted.ask(5, "pytally/f", "add", 5) == p.Reply(5, "ok", 5)
+    # two frames followed by a good request: dropped, and the good one answered
+    scripted.send(p.encode_request(6, "pytally/f", "add", [6], timeout_ms=5000)[:2])
+    scripted.send(p.encode_request(7, "pytally/f", "add", [7], timeout_ms=5000))
+    assert scripted.reply() == p.Reply(7, "ok", 12)
+
+
+def test_requests_behind_a_long_method_keep_their_order(scripted: ScriptedBroker,
+                                                        pyworker: Callable[..., Proc]) -> None:
+    # What arrives while a method runs is taken off the socket by the heartbeat
+    # thread; it must still be handled in arrival order, one at a time.
+    pyworker(credits=20)
+    scripted.expect_ready()
+    scripted.call(1, "pyecho", "sleep", [0.5])
+    for i in range(2, 12):
+        scripted.call(i, "pytally/order", "add", [i])
+    replies = [scripted.reply(timeout=10) for _ in range(11)]
+    assert [r.id for r in replies] == list(range(1, 12))
+    totals = [r.value for r in replies[1:]]
+    assert totals == [sum(range(2, i + 1)) for i in range(2, 12)]
+
+
+def test_ready_acknowledgement_sets_the_heartbeat(scripted: ScriptedBroker, pyworker: Callable[..., Proc]) -> None:
+    proc = pyworker()  # configured with the default 1000 ms
+    scripted.expect_ready()
+    scripted.send(p.encode_ready_ack(100, 3))
+    assert scripted.ask(1, "pyecho", "echo", 1).value == 1
+    start = scripted.heartbeats
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        scripted.recv(timeout=deadline - time.monotonic())
+    assert scripted.heartbeats - start >= 6, scripted.heartbeats - start
+    assert "serving" in proc.stderr()
+
+
+def test_refused_ready_exits_2(scripted: ScriptedBroker, pyworker: Callable[..., Proc]) -> None:
+    proc = pyworker()
+    scripted.expect_ready()
+    assert scripted.ask(1, "pyecho", "echo", 1).value == 1
+    scripted.send(p.encode_disconnect("READY credits must be an int in 1..100000"))
+    after = []
+    while (got := scripted.recv(timeout=1.0)) is not None:
+        after.append(p.decode(got[1]))
+    assert not any(isinstance(m, p.Ready) for m in after), after  # never sent again
+    assert proc.wait(10) == 2
+    assert "READY credits must be an int in 1..100000" in proc.stderr()
+    assert proc.stdout().count("pyecho destroyed") == 1

@@ -43,6 +43,7 @@ class ActorType:
     methods: dict[str, Callable[..., Any]]
     takes_key: bool
     _signatures: dict[str, tuple[inspect.Signature, dict[str, Any]]] = field(default_factory=dict)
+    _binders: dict[str, Callable[[list[Any]], list[Any]]] = field(default_factory=dict)
 
     def create(self, key: str | None) -> Any:
         """Construct one instance (``key`` is passed if the constructor takes one)."""
@@ -69,6 +70,52 @@ class ActorType:
                 out[i] = _convert(value, hint, f"{self.name}.{method}: argument {params[i].name!r}")
         del bound
         return out
+
+    def binder(self, method: str) -> Callable[[list[Any]], list[Any]]:
+        """``bind`` for one method, prepared once: the returned function checks
+        and converts ``args`` in place (the worker's freshly unpacked list) and
+        returns it, or raises :class:`ArgumentError` with ``bind``'s message.
+
+        The count is compared with bounds taken from the signature once, and an
+        argument whose type is exactly its annotation's is accepted without
+        further checks; anything else goes through the same code as ``bind``.
+        """
+        fn = self._binders.get(method)
+        if fn is None:
+            fn = self._binders[method] = self._prepare(method)
+        return fn
+
+    def _prepare(self, method: str) -> Callable[[list[Any]], list[Any]]:
+        sig, hints = self._signature(method)
+        kinds = inspect.Parameter
+        params = list(sig.parameters.values())[1:]
+        positional = [q for q in params if q.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)]
+        if any(q.kind is kinds.KEYWORD_ONLY and q.default is kinds.empty for q in params):
+            return lambda args: self.bind(method, args)  # never callable with positional args alone
+        low = sum(1 for q in positional if q.default is kinds.empty)
+        high = None if any(q.kind is kinds.VAR_POSITIONAL for q in params) else len(positional)
+        checks = []
+        for i, q in enumerate(positional):
+            hint = hints.get(q.name)
+            if hint is not None and (typing.get_origin(hint) or hint) in _SIMPLE:
+                checks.append((i, typing.get_origin(hint) or hint, hint,
+                               f"{self.name}.{method}: argument {q.name!r}"))
+        checks_t = tuple(checks)
+        general = self.bind
+
+        def bind_fast(args: list[Any]) -> list[Any]:
+            n = len(args)
+            if n < low or (high is not None and n > high):
+                return general(method, args)  # raises ArgumentError with the signature's own words
+            for i, target, hint, where in checks_t:
+                if i >= n:
+                    break
+                value = args[i]
+                if type(value) is not target:
+                    args[i] = _convert(value, hint, where)
+            return args
+
+        return bind_fast
 
     def _signature(self, method: str) -> tuple[inspect.Signature, dict[str, Any]]:
         cached = self._signatures.get(method)

@@ -8,6 +8,7 @@ codes, the limits. Sockets live in :mod:`troupe.client`, :mod:`troupe.aio` and
 from __future__ import annotations
 
 import enum
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence, Union
@@ -97,22 +98,18 @@ def pack(value: Any) -> bytes:
 
 
 def _check_depth(value: Any, max_depth: int) -> None:
-    # Iterative so a hostile value cannot exhaust Python's recursion limit.
-    stack: list[tuple[Any, int]] = [(value, 0)]
+    # Iterative so a hostile value cannot exhaust Python's recursion limit;
+    # only containers are stacked, so a long flat array costs one type test
+    # per element.
+    if not isinstance(value, (list, dict)):
+        return
+    stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, list):
-            depth += 1
-            if depth > max_depth:
-                raise ProtocolError(f"nesting deeper than {max_depth}")
-            stack.extend((child, depth) for child in item)
-        elif isinstance(item, dict):
-            depth += 1
-            if depth > max_depth:
-                raise ProtocolError(f"nesting deeper than {max_depth}")
-            for k, v in item.items():
-                stack.append((k, depth))
-                stack.append((v, depth))
+        if depth > max_depth:
+            raise ProtocolError(f"nesting deeper than {max_depth}")
+        children = item if isinstance(item, list) else itertools.chain.from_iterable(item.items())
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (list, dict)))
 
 
 def unpack(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES,

@@ -1,38 +1,46 @@
 """Python worker runtime: ``python3 -m troupe.worker MODULE [...]``.
 
-Two threads share the work so that a slow method never looks like a dead
-worker:
+The **main thread** owns the broker socket and runs user code. It takes each
+request off the socket, builds the instance lazily on its first message,
+calls the method and sends the reply itself, with no hand-off between
+threads on the way (a hand-off costs two GIL switches per request, which
+was most of what a request cost). One message is handled at a time, in
+arrival order; at shutdown each live instance's ``close()`` is called
+exactly once.
 
-* the **I/O thread** owns the broker socket: it receives requests, forwards
-  replies, sends heartbeats, watches the broker's liveness, reconnects and
-  says goodbye. It never runs user code.
-* the **main thread** runs user code: it takes requests in arrival order,
-  builds each instance lazily on its first message, calls the method, and
-  hands the reply to the I/O thread over an inproc socket. At shutdown it
-  calls each live instance's ``close()`` exactly once.
+A **heartbeat thread** never runs user code. The socket is guarded by a lock
+that the main thread releases only while user code runs; every tick (a
+quarter of the heartbeat interval, at most 100 ms) the heartbeat thread
+tries that lock, and when it gets it, a method is running: it sends the
+heartbeat that is due and takes waiting messages off the socket into a
+backlog, stamped with the time it saw them. So a long method never makes
+the worker look dead, and a request whose timeout passed while it waited
+behind one is answered ``deadline_exceeded`` without running. While the
+main thread is in its own loop it keeps time itself.
 
+The broker's acknowledgement of READY sets the heartbeat interval and
+liveness; a READY refused with a reason stops the worker with exit code 2.
 SIGTERM/SIGINT start a graceful stop: DISCONNECT, wait (bounded) for the
-broker's DISCONNECT acknowledgement, finish every held request, destroy the
-instances, exit 0.
+broker's acknowledgement while still serving what arrives before it,
+destroy the instances, exit 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import importlib
 import importlib.util
 import logging
 import os
 import pathlib
-import queue
 import signal
 import sys
 import threading
 import time
-import uuid
-from dataclasses import dataclass
 from typing import Any, Sequence
 
+import msgpack
 import zmq
 
 from . import protocol as p
@@ -43,23 +51,23 @@ log = logging.getLogger("troupe.worker")
 
 DEFAULT_CREDITS = 16
 
-
-@dataclass
-class _Job:
-    request: p.Request
-    deadline: float  # monotonic time after which the caller no longer waits
-
-
-_STOP = object()  # sentinel on the job queue: no more jobs will come
+_REQUEST = p.header(p.Command.REQUEST)
+_REPLY = p.header(p.Command.REPLY)
+_HEARTBEAT = p.header(p.Command.HEARTBEAT)
+_DISCONNECT = p.header(p.Command.DISCONNECT)
+_SIGNATURE = p.SIGNATURE
+_MAX_ID = p.MAX_ID
+_S = p.Status
 
 
 class Worker:
     """Hosts Python actors for one broker. See the module documentation.
 
     ``actors`` defaults to every class registered with :func:`troupe.actor`
-    so far. ``heartbeat_ms`` and ``liveness`` must match the broker's
-    (defaults 1000 ms and 3). ``disconnect_timeout`` bounds the wait for the
-    broker's acknowledgement at shutdown (default ``liveness × heartbeat``).
+    so far. ``heartbeat_ms`` and ``liveness`` are used until the broker's
+    acknowledgement of READY brings its own (defaults 1000 ms and 3).
+    ``disconnect_timeout`` bounds the wait for the broker's acknowledgement
+    of DISCONNECT at shutdown (default ``liveness × heartbeat``).
     """
 
     def __init__(self, endpoint: str | None = None, *, credits: int = DEFAULT_CREDITS,
@@ -78,16 +86,40 @@ class Worker:
         self.heartbeat = heartbeat_ms / 1000.0
         self.liveness = liveness
         self.max_message_bytes = max_message_bytes
-        self.disconnect_timeout = (self.heartbeat * liveness if disconnect_timeout is None
-                                   else disconnect_timeout)
+        self._disconnect_timeout = disconnect_timeout
         self.dropped = 0  # messages dropped without a reply (malformed)
         self._stop = threading.Event()
-        self._jobs: queue.Queue[Any] = queue.Queue()
-        self._instances: dict[str, Any] = {}
+        self._instances: dict[str, Any] = {}  # address -> instance, in creation order
+        self._routes: dict[str, tuple[ActorType, Any]] = {}  # address -> (type, instance): the fast path
         self._destroyed = False
         self._ctx = zmq.Context()
-        self._inproc = f"inproc://troupe-worker-{uuid.uuid4().hex}"
-        self._io_error: BaseException | None = None
+        self._packer = msgpack.Packer()
+        # The socket and everything below are guarded by _lock: the main thread
+        # holds it except while user code runs.
+        self._lock = threading.Lock()
+        self._sock: zmq.Socket | None = None
+        self._backlog: collections.deque[tuple[float, list[bytes]]] = collections.deque()
+        self._last_heard = 0.0
+        self._next_beat = 0.0
+        self._ready_sent = 0.0
+        self._registered = False
+        self._warned_silent = False
+        self._draining = False  # our DISCONNECT is sent
+        self._done = False      # stop serving: acknowledged, timed out, or refused
+        self._drain_deadline = 0.0
+        self._status = 0
+        self._beats_stop = threading.Event()
+        self._tick = 0.1
+
+    @property
+    def disconnect_timeout(self) -> float:
+        """Seconds to wait for the broker's acknowledgement of DISCONNECT."""
+        return (self.heartbeat * self.liveness if self._disconnect_timeout is None
+                else self._disconnect_timeout)
+
+    @disconnect_timeout.setter
+    def disconnect_timeout(self, seconds: float | None) -> None:
+        self._disconnect_timeout = seconds
 
     # ------------------------------------------------------------ public
 
@@ -96,87 +128,349 @@ class Worker:
         self._stop.set()
 
     def run(self, install_signal_handlers: bool = True) -> int:
-        """Serve until stopped; returns the exit status (0 on a graceful stop)."""
+        """Serve until stopped; returns the exit status (0 on a graceful
+        stop, 2 when the broker refused the registration)."""
         if install_signal_handlers and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self._stop.set())
-        replies = self._ctx.socket(zmq.PAIR)
-        replies.bind(self._inproc)
-        io = threading.Thread(target=self._io_main, name="troupe-io", daemon=True)
-        io.start()
+        beats = threading.Thread(target=self._beats_main, name="troupe-heartbeat", daemon=True)
+        self._lock.acquire()
         try:
-            while True:
-                try:
-                    job = self._jobs.get(timeout=0.2)
-                except queue.Empty:
-                    if not io.is_alive():
-                        break
-                    continue
-                if job is _STOP:
-                    break
-                replies.send_multipart(self._execute(job))
+            try:
+                self._connect(time.monotonic())
+            except zmq.ZMQError as exc:
+                log.error("worker %s: cannot connect to %s: %s", self.name, self.endpoint, exc)
+                self._status = 2
+                return self._status
+            beats.start()
+            self._serve()
         finally:
-            self._destroy_instances()
-            io.join(timeout=self.disconnect_timeout + 5)
-            replies.close(linger=0)
-            self._ctx.term()
-        if self._io_error is not None:
-            log.error("I/O thread failed: %r", self._io_error)
-            return 1
-        return 0
+            try:
+                self._destroy_instances()
+            finally:
+                self._beats_stop.set()
+                self._lock.release()
+                if beats.is_alive():
+                    beats.join(timeout=5)
+                if self._sock is not None:
+                    self._sock.close(linger=1000)  # let the last replies reach the broker
+                    self._sock = None
+                self._ctx.term()
+        return self._status
 
-    # ------------------------------------------------------------ user-code side
+    # ------------------------------------------------------------ main thread
 
-    def _execute(self, job: _Job) -> list[bytes]:
-        req = job.request
-        status, value = self._dispatch(req, job.deadline)
+    def _serve(self) -> None:
+        """The main loop. Called and returning with ``_lock`` held."""
+        lock, backlog, routes = self._lock, self._backlog, self._routes
+        pack, unpackb, monotonic = self._packer.pack, msgpack.unpackb, time.monotonic
+        max_bytes = self.max_message_bytes
+        Again, NOBLOCK, SNDMORE, RCVMORE = zmq.Again, int(zmq.NOBLOCK), int(zmq.SNDMORE), zmq.RCVMORE
+        REQUEST, REPLY, SIGNATURE = _REQUEST, _REPLY, _SIGNATURE
+        ok, actor_error, bad_args = _S.OK.value, _S.ACTOR_ERROR, _S.BAD_ARGS
+        next_tick = 0.0
+        sock: zmq.Socket | None = None
+        hdr: bytes | None = None  # a header already read, not yet handled
+        while True:
+            if sock is not self._sock:  # connected again: a new socket
+                sock = self._sock
+                assert sock is not None
+                recv, send, get = sock.recv, fast_send(sock), sock.get
+                hdr = None
+            if hdr is None:
+                if backlog:  # taken off the socket while user code ran: first, in order
+                    seen, frames = backlog.popleft()
+                    self._on_message(frames, seen)
+                    continue
+                if self._done:
+                    return
+                try:
+                    hdr = recv()  # blocks at most one tick (RCVTIMEO)
+                except Again:
+                    next_tick = self._housekeeping(monotonic())
+                    continue
+            now = monotonic()
+            self._last_heard = now  # any message is a sign of life
+            if now >= next_tick:
+                next_tick = self._housekeeping(now)
+            if hdr != REQUEST:
+                frames = [hdr]
+                while get(RCVMORE):
+                    frames.append(recv())
+                hdr = None
+                self._on_message(frames, None)
+                continue
+            # A REQUEST: header, meta, args. The frames of one message arrive
+            # together, so the next two are there at once unless the message
+            # is short; a meta that is a header is the start of the next
+            # message (a meta the broker writes never looks like that; args,
+            # which come from clients, are never looked at for this).
+            hdr = None
+            try:
+                meta = recv(NOBLOCK)
+            except Again:
+                self.dropped += 1
+                continue
+            if len(meta) == 5 and meta[:3] == SIGNATURE:
+                self.dropped += 1
+                hdr = meta
+                continue
+            try:
+                args = recv(NOBLOCK)
+            except Again:
+                self.dropped += 1
+                continue
+            if get(RCVMORE):  # the one RCVMORE asked per request (pyzmq 24: as dear as two recv)
+                # Not three frames, so no method runs: either more frames (all
+                # dropped), or the REQUEST had two and args is the header of
+                # the next message (then args is one the broker wrote: what a
+                # client wrote is always the last frame of its message).
+                self.dropped += 1
+                if len(args) == 5 and args[:3] == SIGNATURE:
+                    hdr = args
+                else:
+                    while get(RCVMORE):
+                        recv()
+                continue
+            # The common case first; anything it does not expect takes the
+            # general path, which answers exactly as the protocol says.
+            try:
+                m = unpackb(meta)
+                id_, address, method, flags, _timeout_ms = m
+                route = routes[address]
+                bind = route[0]._binders[method]
+            except Exception:
+                self._on_request(meta, args, None)
+                continue
+            if (type(id_) is not int or not 0 <= id_ <= _MAX_ID or type(flags) is not int
+                    or flags > 1 or flags < 0 or type(_timeout_ms) is not int or _timeout_ms < 0
+                    or type(m) is not list or len(args) > max_bytes):
+                self._on_request(meta, args, None)
+                continue
+            try:
+                values = unpackb(args)
+            except Exception:
+                values = None
+            if type(values) is not list or (len(args) > p.MAX_DEPTH and not _shallow(values)):
+                self._on_request(meta, args, None)  # not an array, non-str map keys, too deep, malformed
+                continue
+            try:
+                values = bind(values)
+            except ArgumentError as exc:
+                self._reply(id_, bad_args, str(exc), address, method)
+                continue
+            call = getattr(route[1], method)
+            lock.release()  # user code runs: the heartbeat thread may use the socket
+            try:
+                result = call(*values)
+            except Exception as exc:
+                lock.acquire()
+                self._reply(id_, actor_error, _message(exc), address, method)
+                continue
+            except BaseException:
+                lock.acquire()
+                raise
+            lock.acquire()
+            try:
+                value = pack(result)
+            except Exception:
+                self._reply(id_, ok, result, address, method)  # says why it cannot be encoded
+                continue
+            if len(value) > max_bytes:
+                self._reply(id_, ok, result, address, method)
+                continue
+            try:
+                send(REPLY, SNDMORE)
+                send(pack([id_, ok]), SNDMORE)
+                send(value)
+            except Again:  # the broker has not taken anything for a while: it is gone
+                self.dropped += 1
+
+    def _housekeeping(self, now: float) -> float:
+        """Stop, heartbeats, the broker's liveness; returns when to come back."""
+        if self._stop.is_set() and not self._draining:
+            self._begin_stop(now)
+        if self._draining and now >= self._drain_deadline:
+            self._done = True  # no acknowledgement: nothing more is coming that we could know of
+        if now >= self._next_beat:
+            self._send([_HEARTBEAT])
+            self._next_beat = now + self.heartbeat
+        silence_limit = self.heartbeat * self.liveness
+        if now - self._last_heard > silence_limit:
+            if self._draining:
+                self._done = True  # no broker left to send us work: just finish
+            else:
+                log.warning("worker %s: broker silent for %.1f s, reconnecting", self.name, silence_limit)
+                self._reconnect(now)
+        elif not self._registered and not self._warned_silent and now - self._ready_sent > silence_limit:
+            self._warned_silent = True
+            log.warning("worker %s: no answer to READY from %s yet", self.name, self.endpoint)
+        return now + self._tick
+
+    def _begin_stop(self, now: float) -> None:
+        log.info("worker %s stopping: finishing what the broker sent before its acknowledgement", self.name)
+        self._send([_DISCONNECT])
+        self._draining = True
+        self._drain_deadline = now + self.disconnect_timeout
+
+    def _on_message(self, frames: list[bytes], seen: float | None) -> None:
+        """Any message from the broker but the common REQUEST (lock held).
+        ``seen`` is when the heartbeat thread took it off the socket."""
+        head = frames[0]
+        if head == _REQUEST and len(frames) == 3:
+            self._on_request(frames[1], frames[2], seen)
+            return
+        if head == _HEARTBEAT and len(frames) == 1:
+            return
         try:
-            frames = p.encode_reply(req.id, status, value)
-        except Exception as exc:  # the result is not MessagePack data
-            frames = p.encode_reply(req.id, p.Status.ACTOR_ERROR,
-                                    f"result of {req.address}.{req.method} cannot be encoded: {exc}")
-        if len(frames[2]) > self.max_message_bytes:
-            frames = p.encode_reply(req.id, p.Status.ACTOR_ERROR,
-                                    f"result of {len(frames[2])} bytes is over the limit of "
-                                    f"{self.max_message_bytes} bytes")
-        return frames
+            msg = p.decode(frames, max_bytes=self.max_message_bytes)
+        except p.ProtocolError:
+            self.dropped += 1
+            return
+        if isinstance(msg, p.Disconnect):
+            if msg.reason is not None:
+                log.error("worker %s: the broker refused our READY: %s", self.name, msg.reason)
+                self._status = 2
+                self._done = True
+                self._backlog.clear()  # the broker has forgotten us: nothing held can be answered
+            elif self._draining:
+                self._done = True  # the acknowledgement: nothing follows it
+            else:
+                log.warning("worker %s: broker does not know us, sending READY again", self.name)
+                self._send_ready(time.monotonic())
+        elif isinstance(msg, p.ReadyAck):
+            self._adopt(msg)
+        else:
+            self.dropped += 1  # REQUEST from the broker is handled above; anything else is not for us
 
-    def _dispatch(self, req: p.Request, deadline: float) -> tuple[str, Any]:
-        S = p.Status
-        if req.flags & ~p.FLAG_TELL:
-            return S.BAD_REQUEST, f"unknown flags 0x{req.flags:x}"
-        problem = p.address_problem(req.address) or p.method_problem(req.method)
+    def _adopt(self, ack: p.ReadyAck) -> None:
+        first = not self._registered
+        self._registered = True
+        self.heartbeat = ack.heartbeat_ms / 1000.0
+        self.liveness = ack.liveness
+        self._next_beat = min(self._next_beat, time.monotonic() + self.heartbeat)
+        self._set_tick()
+        if first:
+            log.info("worker %s (pid %d) serving %s on %s with %d credits", self.name, os.getpid(),
+                     ", ".join(sorted(self.actors)), self.endpoint, self.credits)
+        else:
+            log.info("worker %s registered again", self.name)
+
+    def _on_request(self, meta: bytes, args: bytes, seen: float | None) -> None:
+        """The general path for a REQUEST: every check, in the protocol's order."""
+        try:
+            id_, address, method, flags, timeout_ms = p.decode_request_meta(
+                meta, max_bytes=self.max_message_bytes)
+        except p.ProtocolError:
+            self.dropped += 1  # no id to answer to
+            return
+        deadline = None if seen is None else seen + (timeout_ms or p.DEFAULT_TIMEOUT_MS) / 1000.0
+        status, value = self._dispatch(id_, address, method, flags, args, deadline)
+        self._reply(id_, status, value, address, method)
+
+    def _dispatch(self, id_: int, address: str, method: str, flags: int, raw_args: bytes,
+                  deadline: float | None) -> tuple[str, Any]:
+        S = _S
+        if flags & ~p.FLAG_TELL:
+            return S.BAD_REQUEST, f"unknown flags 0x{flags:x}"
+        problem = p.address_problem(address) or p.method_problem(method)
         if problem:
             return S.BAD_REQUEST, problem
-        if time.monotonic() > deadline:
+        if deadline is not None and time.monotonic() > deadline:
             return S.DEADLINE_EXCEEDED, "timeout passed while the request waited in the worker"
-        name, key = p.split_address(req.address)
+        name, key = p.split_address(address)
         actor_type = self.actors.get(name)
         if actor_type is None:
             return S.UNKNOWN_ACTOR, f"worker {self.name} does not host actor {name!r}"
-        if req.method not in actor_type.methods:
-            return S.UNKNOWN_METHOD, f"actor {name!r} has no method {req.method!r}"
+        if method not in actor_type.methods:
+            return S.UNKNOWN_METHOD, f"actor {name!r} has no method {method!r}"
         try:
-            args = p.unpack(req.args, max_bytes=self.max_message_bytes)
+            args = p.unpack(raw_args, max_bytes=self.max_message_bytes)
         except p.ProtocolError as exc:
             return S.BAD_ARGS, f"args cannot be decoded: {exc}"
         if not isinstance(args, list):
             return S.BAD_ARGS, "args must be an array"
         try:
-            args = actor_type.bind(req.method, args)
+            args = actor_type.binder(method)(args)
         except ArgumentError as exc:
             return S.BAD_ARGS, str(exc)
-        instance = self._instances.get(req.address)
+        instance = self._instances.get(address)
+        lock = self._lock
         if instance is None:
+            lock.release()
             try:
                 instance = actor_type.create(key)
             except Exception as exc:
                 return S.ACTOR_ERROR, _message(exc)
-            self._instances[req.address] = instance
+            finally:
+                lock.acquire()
+            self._instances[address] = instance
+            self._routes[address] = (actor_type, instance)
+        call = getattr(instance, method)
+        lock.release()
         try:
-            return S.OK, getattr(instance, req.method)(*args)
+            return S.OK, call(*args)
         except Exception as exc:
             return S.ACTOR_ERROR, _message(exc)
+        finally:
+            lock.acquire()
+
+    def _reply(self, id_: int, status: str, value: Any, address: str, method: str) -> None:
+        """Encode and send a REPLY (lock held); a result that cannot be sent
+        becomes an ``actor_error`` saying why."""
+        try:
+            frames = p.encode_reply(id_, status, value)
+        except Exception as exc:  # the result is not MessagePack data
+            frames = p.encode_reply(id_, _S.ACTOR_ERROR,
+                                    f"result of {address}.{method} cannot be encoded: {exc}")
+        if len(frames[2]) > self.max_message_bytes:
+            frames = p.encode_reply(id_, _S.ACTOR_ERROR,
+                                    f"result of {len(frames[2])} bytes is over the limit of "
+                                    f"{self.max_message_bytes} bytes")
+        self._send(frames)
+
+    def _send(self, frames: list[bytes]) -> None:
+        assert self._sock is not None
+        try:
+            self._sock.send_multipart(frames)
+        except zmq.Again:  # nothing taken for a whole send timeout: the broker is gone
+            self.dropped += 1
+
+    def _connect(self, now: float) -> None:
+        sock = self._ctx.socket(zmq.DEALER)
+        try:
+            configure_socket(sock)
+            sock.connect(self.endpoint)
+        except zmq.ZMQError:
+            sock.close(linger=0)
+            raise
+        self._sock = sock
+        self._set_tick()
+        self._last_heard = now
+        self._next_beat = now + self.heartbeat
+        self._send_ready(now)
+
+    def _reconnect(self, now: float) -> None:
+        if self._sock is not None:
+            self._sock.close(linger=0)
+            self._sock = None
+        self._backlog.clear()  # what the old socket delivered cannot be answered on the new one
+        self._connect(now)
+
+    def _send_ready(self, now: float) -> None:
+        self._registered = False
+        self._warned_silent = False
+        self._ready_sent = now
+        self._send(p.encode_ready(self.name, os.getpid(), self.credits, sorted(self.actors)))
+
+    def _set_tick(self) -> None:
+        # How often the main thread looks at the clock when idle, and the
+        # heartbeat thread at the socket: bounds how late a heartbeat, a stop
+        # or a deadline check can be.
+        self._tick = max(0.001, min(0.1, self.heartbeat / 4))
+        if self._sock is not None:
+            self._sock.setsockopt(zmq.RCVTIMEO, max(1, int(self._tick * 1000)))
+            self._sock.setsockopt(zmq.SNDTIMEO, max(1000, int(self.heartbeat * self.liveness * 1000)))
 
     def _destroy_instances(self) -> None:
         # Exactly once per instance: the dict is emptied before any hook runs
@@ -185,6 +479,7 @@ class Worker:
             return
         self._destroyed = True
         instances, self._instances = self._instances, {}
+        self._routes = {}
         for address, instance in instances.items():
             hook = getattr(instance, CLOSE_HOOK, None)
             if callable(hook):
@@ -194,126 +489,60 @@ class Worker:
                     log.exception("close() of %s failed", address)
         instances.clear()
 
-    # ------------------------------------------------------------ I/O side
+    # ------------------------------------------------------------ heartbeat thread
 
-    def _io_main(self) -> None:
-        try:
-            self._io_loop()
-        except BaseException as exc:  # never leave the main thread waiting forever
-            self._io_error = exc
-        finally:
-            self._jobs.put(_STOP)
-
-    def _connect(self) -> zmq.Socket:
-        sock = self._ctx.socket(zmq.DEALER)
-        configure_socket(sock)
-        sock.connect(self.endpoint)
-        sock.send_multipart(self._ready())
-        return sock
-
-    def _io_loop(self) -> None:
-        replies = self._ctx.socket(zmq.PAIR)
-        replies.connect(self._inproc)
-        broker = self._connect()
-        log.info("worker %s (pid %d) serving %s on %s with %d credits",
-                 self.name, os.getpid(), ", ".join(sorted(self.actors)), self.endpoint, self.credits)
-        poller = zmq.Poller()
-        poller.register(broker, zmq.POLLIN)
-        poller.register(replies, zmq.POLLIN)
-        silence_limit = self.heartbeat * self.liveness
-        tick_ms = max(1, min(100, int(self.heartbeat * 1000) // 4))  # bounds reaction to a stop
-        now = time.monotonic()
-        last_heard = now
-        next_beat = now + self.heartbeat
-        held = 0          # requests received and not yet replied to
-        draining = False  # our DISCONNECT is sent
-        acked = False     # the broker's DISCONNECT came back: no more requests
-        drain_deadline = 0.0
-        try:
-            while True:
-                now = time.monotonic()
-                if self._stop.is_set() and not draining:
-                    log.info("worker %s stopping: %d request(s) held", self.name, held)
-                    broker.send_multipart(p.encode_disconnect())
-                    draining = True
-                    drain_deadline = now + self.disconnect_timeout
-                if draining and (acked or now >= drain_deadline) and held == 0:
-                    return
-                events = dict(poller.poll(tick_ms))
-                now = time.monotonic()
-                if replies in events:
-                    while True:
-                        try:
-                            frames = replies.recv_multipart(flags=zmq.NOBLOCK)
-                        except zmq.Again:
-                            break
-                        broker.send_multipart(frames)
-                        held -= 1
-                if broker in events:
-                    while True:
-                        try:
-                            frames = broker.recv_multipart(flags=zmq.NOBLOCK)
-                        except zmq.Again:
-                            break
-                        last_heard = now  # any message is a sign of life
-                        kind = self._on_broker_message(frames, now)
-                        if kind == "job":
-                            held += 1
-                        elif kind == "disconnect":
-                            if draining:
-                                acked = True
-                            else:
-                                log.warning("worker %s: broker does not know us, sending READY again",
-                                            self.name)
-                                broker.send_multipart(self._ready())
-                if now >= next_beat:
-                    broker.send_multipart(p.encode_heartbeat())
-                    next_beat = now + self.heartbeat
-                if now - last_heard > silence_limit:
-                    last_heard = now
-                    if draining:
-                        acked = True  # no broker left to send us work: just finish
-                        continue
-                    log.warning("worker %s: broker silent for %.1f s, reconnecting",
-                                self.name, silence_limit)
-                    poller.unregister(broker)
-                    broker.close(linger=0)
-                    broker = self._connect()
-                    poller.register(broker, zmq.POLLIN)
-                    next_beat = now + self.heartbeat
-        finally:
-            broker.close(linger=0)
-            replies.close(linger=0)
-
-    def _ready(self) -> list[bytes]:
-        return p.encode_ready(self.name, os.getpid(), self.credits, sorted(self.actors))
-
-    def _on_broker_message(self, frames: Sequence[bytes], now: float) -> str | None:
-        """Classify one message from the broker, queueing requests as jobs.
-
-        Returns ``"job"``, ``"disconnect"`` or ``None`` (heartbeat or dropped).
-        """
-        try:
-            command = p.decode_header(frames[0]) if frames else None
-        except p.ProtocolError:
-            command = None
-        if command is p.Command.REQUEST and len(frames) == 3:
+    def _beats_main(self) -> None:
+        """Every tick: if the main thread is running user code (the lock is
+        free), send the heartbeat that is due and move waiting messages to
+        the backlog, stamped with the time they were seen."""
+        lock = self._lock
+        while not self._beats_stop.wait(self._tick):
+            if not lock.acquire(blocking=False):
+                continue  # the main thread is at the socket and keeps time itself
             try:
-                id_, address, method, flags, timeout_ms = p.decode_request_meta(
-                    frames[1], max_bytes=self.max_message_bytes)
-            except p.ProtocolError:
-                self.dropped += 1  # no id to answer to
-                return None
-            req = p.Request(id_, address, method, flags, timeout_ms, frames[2])
-            timeout = (timeout_ms or p.DEFAULT_TIMEOUT_MS) / 1000.0
-            self._jobs.put(_Job(req, now + timeout))
-            return "job"
-        if command is p.Command.HEARTBEAT and len(frames) == 1:
-            return None
-        if command is p.Command.DISCONNECT and len(frames) == 1:
-            return "disconnect"
-        self.dropped += 1
-        return None
+                sock = self._sock
+                if sock is None or self._done:
+                    continue
+                now = time.monotonic()
+                if self._stop.is_set() and not self._draining:
+                    self._begin_stop(now)  # the broker stops sending work while the method finishes
+                while True:
+                    try:
+                        frames = sock.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    self._last_heard = now
+                    if frames == [_HEARTBEAT]:
+                        continue  # a sign of life, nothing to do
+                    if frames == [_DISCONNECT] and self._backlog and self._backlog[-1][1] == frames:
+                        continue  # the broker's answer to each heartbeat it does not know: once is enough
+                    self._backlog.append((now, frames))
+                if now >= self._next_beat:
+                    self._send([_HEARTBEAT])
+                    self._next_beat = now + self.heartbeat
+            except Exception:  # never let a broken socket end the heartbeats silently
+                log.exception("worker %s: heartbeat thread", self.name)
+            finally:
+                lock.release()
+
+
+def fast_send(sock: zmq.Socket) -> Any:
+    """``sock.send`` without pyzmq's Python-level wrapper, which only adds
+    routing_id/group support (draft sockets) and costs about as much as the
+    send itself for a small frame. Call it as ``send(data, flags)``."""
+    base = getattr(zmq.backend, "Socket", None)
+    if isinstance(base, type) and isinstance(sock, base) and "send" in base.__dict__:
+        return base.__dict__["send"].__get__(sock, type(sock))
+    return sock.send
+
+
+def _shallow(values: list[Any]) -> bool:
+    """Whether ``values`` (args, level 1) is within the nesting limit."""
+    try:
+        p._check_depth(values, p.MAX_DEPTH)
+    except p.ProtocolError:
+        return False
+    return True
 
 
 def _message(exc: BaseException) -> str:
@@ -352,8 +581,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--name", help="worker name for logs and stats (default python-worker-PID)")
     parser.add_argument("--actor", action="append", dest="only", metavar="NAME",
                         help="host only this actor (repeatable; default: all registered)")
-    parser.add_argument("--heartbeat-ms", type=int, default=p.HEARTBEAT_INTERVAL_MS)
-    parser.add_argument("--liveness", type=int, default=p.HEARTBEAT_LIVENESS)
+    parser.add_argument("--heartbeat-ms", type=int, default=p.HEARTBEAT_INTERVAL_MS,
+                        help="until the broker's acknowledgement brings its own")
+    parser.add_argument("--liveness", type=int, default=p.HEARTBEAT_LIVENESS,
+                        help="until the broker's acknowledgement brings its own")
     parser.add_argument("--max-message-bytes", type=int, default=p.MAX_MESSAGE_BYTES)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
     opts = parser.parse_args(argv)
