@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <msgpack.hpp>
 
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -138,6 +139,16 @@ class BrokerCore : public ::testing::Test {
     return replies.empty() ? sent{} : replies.front();
   }
   std::string status_of_only_reply(const std::string& client) { return only_reply(client).reply_status(); }
+  // Replies to the oldest of `held` (broker ids of requests sent to
+  // `worker`) and appends what the core sent that worker in return; returns
+  // how many requests that was.
+  std::size_t reply_oldest(const std::string& worker, std::deque<std::uint64_t>& held) {
+    reply(worker, held.front());
+    held.pop_front();
+    const auto sent = to(take(), worker, command::request);
+    for (const auto& m : sent) held.push_back(m.request().id);
+    return sent.size();
+  }
 
   msgpack::object_handle manage(const std::string& method) {
     request("admin", 999, "$broker", method);
@@ -186,6 +197,71 @@ TEST_F(BrokerCore, AWorkerNeverHoldsMoreThanItsCredits) {
   EXPECT_EQ(to(after, "c", command::reply).size(), 1u);
   EXPECT_EQ(to(after, "w1", command::request).size(), 1u);
   EXPECT_EQ(core->queued(), 2u);
+}
+
+// ---- the adaptive window ----------------------------------------------------
+
+TEST_F(BrokerCore, AFreshWorkerGetsTheFirstWindowThenUpToAllItsCreditsForQuickReplies) {
+  ready("w1", {"squares"}, 500);
+  take();
+  for (std::uint64_t id = 1; id <= 2500; ++id) request("c", id, "squares");
+  std::deque<std::uint64_t> held;
+  for (const auto& m : to(take(), "w1", command::request)) held.push_back(m.request().id);
+  EXPECT_EQ(held.size(), 64u);  // the first window: nothing is known of the worker yet
+  // Replies that arrive with no time between them: the worker is quicker
+  // than the clock can tell, so it may hold all its credits, never more.
+  for (int i = 0; i < 1500; ++i) {
+    reply_oldest("w1", held);
+    ASSERT_LE(held.size(), 500u);
+    ASSERT_EQ(held.size(), core->in_flight());
+  }
+  EXPECT_EQ(held.size(), 500u);
+}
+
+TEST_F(BrokerCore, SlowRepliesShrinkTheWindowToAFewRequestsAndQuickOnesOpenItAgain) {
+  ready("w1", {"squares"}, 1000);
+  take();
+  for (std::uint64_t id = 1; id <= 400; ++id) request("c", id, "squares");
+  std::deque<std::uint64_t> held;
+  for (const auto& m : to(take(), "w1", command::request)) held.push_back(m.request().id);
+  ASSERT_EQ(held.size(), 64u);
+  // Each request takes the worker 5 ms: 10 ms of work is two requests. It
+  // is sent nothing more until it holds fewer than two, then one per reply.
+  for (int i = 0; i < 100; ++i) {
+    now += 5ms;
+    const auto left = held.size() - 1;  // what it holds once this reply is in
+    const auto sent = reply_oldest("w1", held);
+    if (i >= 1) {
+      EXPECT_EQ(sent, left >= 2 ? 0u : 2u - left) << "reply " << i;
+    }
+  }
+  EXPECT_EQ(held.size(), 2u);
+  EXPECT_EQ(core->queued(), 400u - 100u - 2u);
+  // Quick replies again: within a few dozen the window opens past the first 64.
+  for (int i = 0; i < 150; ++i) reply_oldest("w1", held);
+  EXPECT_GT(held.size(), 64u);
+}
+
+TEST_F(BrokerCore, AWorkerHoldsAtMost64MaximumSizeArgsFramesOfBytesWhateverItsCredits) {
+  broker_options o;
+  o.limits.max_message_bytes = 1000;
+  start(o);
+  ready("w1", {"squares"}, 1000);
+  take();
+  // Quick small requests open the window to all 1000 credits...
+  for (std::uint64_t id = 1; id <= 100; ++id) request("c", id, "squares");
+  std::deque<std::uint64_t> held;
+  for (const auto& m : to(take(), "w1", command::request)) held.push_back(m.request().id);
+  while (!held.empty()) reply_oldest("w1", held);
+  // ...but of requests with 1000-byte args it gets 64: 64,000 bytes.
+  for (std::uint64_t id = 101; id <= 300; ++id) request("c", id, "squares", "m", std::string(1000, 'x'));
+  for (const auto& m : to(take(), "w1", command::request)) held.push_back(m.request().id);
+  EXPECT_EQ(held.size(), 64u);
+  reply_oldest("w1", held);  // one returned, one more sent
+  EXPECT_EQ(held.size(), 64u);
+  // Small requests still go while the budget has room: none has now.
+  request("c", 301, "squares");
+  EXPECT_TRUE(to(take(), "w1", command::request).empty());
 }
 
 TEST_F(BrokerCore, UnkeyedRequestsSpreadRoundRobin) {

@@ -158,6 +158,8 @@ void broker_core::on_reply(std::uint32_t wi, zmq::message_t& meta_frame, zmq::me
   }
   auto& w = workers_[wi];
   --w.in_flight;
+  w.bytes_in_flight -= r->args_bytes;
+  adapt_window(w, now);
   if (r->tell || r->answered) {
     if (r->answered) ++count_.dropped;  // late: the client got deadline_exceeded
   } else {

@@ -85,6 +85,23 @@ class broker_core {
   struct actor_entry;
   static constexpr std::uint32_t no_worker = 0xffffffff;
 
+  // The adaptive window (routing.cpp, adapt_window): how much work the
+  // broker lets a worker hold, within its credits. A fresh worker may hold
+  // min(credits, first_window); from then on about window_work of work,
+  // estimated from the time between its replies, but never fewer than
+  // min(credits, least_window) requests, so the next one is always there
+  // when the worker finishes one. Short methods so get up to all their
+  // credits (a window of 64 left ZeroMQ's pipeline half empty: docs/
+  // performance.md), long ones a few requests, and the rest wait in the
+  // broker, where any worker with room can take them.
+  static constexpr std::uint32_t first_window = 64;
+  static constexpr std::uint32_t least_window = 2;
+  static constexpr std::chrono::milliseconds window_work{10};
+  // Args bytes a worker may hold, in maximum-size args frames: its memory
+  // stays bounded by 64 x max_message_bytes whatever its credits, as it was
+  // when the default was 64 credits.
+  static constexpr std::size_t window_max_frames = 64;
+
   struct worker_entry {
     std::uint32_t generation = 0;  // bumped on removal: invalidates its key placements
     bool in_use = false;
@@ -94,6 +111,12 @@ class broker_core {
     std::uint64_t pid = 0;
     std::uint32_t credits = 0;
     std::uint32_t in_flight = 0;
+    std::uint32_t window = 0;         // the most it may hold now: 1..credits (adapt_window)
+    std::size_t bytes_in_flight = 0;  // args bytes of the requests it holds
+    std::size_t byte_budget = 0;      // it is sent nothing more while bytes_in_flight reaches this
+    std::int64_t reply_gap_ns = -1;   // smoothed time between its replies while busy; -1: none yet
+    bool busy_since_reply = false;    // it has held a request ever since its last reply
+    time_point last_reply;
     std::size_t keys = 0;  // keys placed here
     time_point last_seen;
     std::vector<actor_entry*> actors;
@@ -101,7 +124,7 @@ class broker_core {
     // Requests for keys placed on this worker that wait for a credit, in order.
     std::deque<std::uint64_t> keyed_queue;
 
-    bool has_credit() const { return !draining && in_flight < credits; }
+    bool has_credit() const { return !draining && in_flight < window && bytes_in_flight < byte_budget; }
     bool hosts_actor(const actor_entry& a) const;
   };
 
@@ -137,6 +160,7 @@ class broker_core {
     time_point deadline;
     zmq::message_t meta;  // the client's meta frame
     zmq::message_t args;  // forwarded to the worker untouched
+    std::size_t args_bytes = 0;  // its size, counted against the worker's byte budget while in flight
     std::uint16_t address_at = 0, address_size = 0, name_size = 0, method_at = 0, method_size = 0;
 
     std::string_view text(std::uint16_t at, std::uint16_t size) const {
@@ -163,6 +187,7 @@ class broker_core {
 
   // ---- routing.cpp ----
   void dispatch(std::uint32_t ri, std::uint32_t wi, time_point now);
+  void adapt_window(worker_entry& w, time_point now);
   bool placement_valid(const placement& p) const;
   std::uint32_t pick_worker(actor_entry& a, bool need_credit);
   bool route(std::uint32_t ri, time_point now);

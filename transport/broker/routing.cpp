@@ -26,6 +26,8 @@ void broker_core::dispatch(std::uint32_t ri, std::uint32_t wi, time_point now) {
                                     static_cast<std::uint64_t>(std::max<std::int64_t>(left, 1))};
   auto& m = out_.push(w.identity, command::request);
   protocol::encode_request_meta(m.meta, meta);
+  r.args_bytes = r.args.size();
+  w.bytes_in_flight += r.args_bytes;
   m.payload = std::move(r.args);
   m.has_payload = true;
   if (r.state == request_state::queued) --queued_;
@@ -33,6 +35,26 @@ void broker_core::dispatch(std::uint32_t ri, std::uint32_t wi, time_point now) {
   r.worker = wi;
   ++in_flight_;
   ++w.in_flight;
+}
+
+// Called for each reply from worker `w` (its in_flight already returned).
+// The time between two replies, when the worker held work all along, is
+// what one request costs it there, transport included; its smoothed value
+// (1/8 per reply, so one scheduling hiccup is forgotten within a few dozen
+// replies) says how many requests make window_work. Replies that arrive
+// together (gap 0) mean that it is faster than the clock can tell: all its
+// credits.
+void broker_core::adapt_window(worker_entry& w, time_point now) {
+  if (w.busy_since_reply) {
+    const auto gap = std::chrono::duration_cast<std::chrono::nanoseconds>(now - w.last_reply).count();
+    w.reply_gap_ns = w.reply_gap_ns < 0 ? gap : w.reply_gap_ns + (gap - w.reply_gap_ns) / 8;
+    const std::int64_t want =
+        w.reply_gap_ns > 0 ? std::chrono::nanoseconds(window_work).count() / w.reply_gap_ns : w.credits;
+    const std::int64_t least = std::min(w.credits, least_window);
+    w.window = static_cast<std::uint32_t>(std::clamp<std::int64_t>(want, least, w.credits));
+  }
+  w.last_reply = now;
+  w.busy_since_reply = w.in_flight > 0;
 }
 
 bool broker_core::placement_valid(const placement& p) const {

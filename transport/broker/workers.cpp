@@ -35,6 +35,10 @@ void broker_core::on_ready(std::string_view identity, const zmq::message_t& body
   w.name = std::move(info->name);
   w.pid = info->pid;
   w.credits = static_cast<std::uint32_t>(info->credits);
+  // A new registration starts from the first window again: the methods it
+  // now hosts may cost something else.
+  w.window = std::min(w.credits, first_window);
+  w.byte_budget = window_max_frames * opt_.limits.max_message_bytes;
   w.draining = false;
   w.last_seen = now;
   attach_to_actors(wi, info->actors);
@@ -90,6 +94,9 @@ std::uint32_t broker_core::add_worker(std::string_view identity) {
   w.in_use = true;
   w.identity = std::string(identity);
   w.in_flight = 0;
+  w.bytes_in_flight = 0;
+  w.reply_gap_ns = -1;
+  w.busy_since_reply = false;
   w.keys = 0;
   worker_by_identity_.emplace(w.identity, wi);
   return wi;
@@ -152,6 +159,7 @@ void broker_core::remove_worker(std::uint32_t wi, time_point now) {
   w.in_use = false;
   ++w.generation;  // invalidates any placement still naming it
   w.in_flight = 0;
+  w.bytes_in_flight = 0;
   free_workers_.push_back(wi);
   for (const auto id : waiting)
     if (requests_.find(id)) route(slot_table<request>::index_of(id), now);  // still counted as queued

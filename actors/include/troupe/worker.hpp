@@ -23,7 +23,7 @@ struct worker_options {
   std::string broker;                         // default: $TROUPE_BROKER, else tcp://127.0.0.1:5555
   std::string name;                           // for logs and broker stats; default: executable name
   int processes = 0;                          // 0: run in this process; N >= 1: a supervisor forks N workers
-  unsigned credits = 64;                      // requests a worker process holds at once
+  unsigned credits = 1000;                    // requests a worker process holds at once, at most
   std::chrono::milliseconds heartbeat{1000};  // interval of heartbeats both ways
   int liveness = 3;                           // heartbeats missed before the broker is presumed gone
   std::chrono::milliseconds stop_timeout{10000};  // supervisor: SIGKILL after this
