@@ -51,7 +51,7 @@ set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
 # suggestion: libzmq (through cppzmq's config and troupe.pc, found with
 # pkg-config), cppzmq's and msgpack-c's headers. dpkg-shlibdeps adds the
 # shared libraries the `troupe` executable links (libzmq5, libstdc++6, ...).
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "libzmq3-dev, cppzmq-dev, libmsgpack-cxx-dev, pkg-config")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libzmq3-dev, cppzmq-dev, libmsgpack-cxx-dev, libsqlite3-dev, pkg-config")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "cmake, g++ | c++-compiler")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 include(CPack)

@@ -6,12 +6,16 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build make pkg-config
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libcli11-dev nlohmann-json3-dev
+  libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-zmq python3-msgpack python3-pytest
   python3-venv
 )
 case "${1:-}" in
   --bench) packages+=(valgrind gnuplot-nox) ;;
+  # The durable peers of `make bench-peers` (docs/durability.md): servers
+  # and their C client libraries.
+  --bench-peers) packages+=(redis-server rabbitmq-server libhiredis-dev librabbitmq-dev) ;;
   # CPack's DEB generator: dpkg-shlibdeps finds the executable's library
   # dependencies; it uses `file` to find the executables.
   --package) packages+=(dpkg-dev file) ;;

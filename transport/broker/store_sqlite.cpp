@@ -1,0 +1,361 @@
+// The SQLite store. One connection, prepared statements kept for the
+// store's life, one transaction per commit(). Three tables:
+// - pending: messages waiting or running, by seq (the broker's order);
+// - results: the final outcome per message id, expired after a while;
+// - dead: dead letters, by the seq their message had.
+// The broker holds every pending message in memory too, so `pending` is
+// read only at start and needs no index but its key.
+#include "broker/store_sqlite.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace troupe::durable {
+namespace {
+
+constexpr const char* schema = R"sql(
+CREATE TABLE IF NOT EXISTS troupe_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS pending(
+  seq INTEGER PRIMARY KEY, id BLOB NOT NULL, address TEXT NOT NULL, method TEXT NOT NULL,
+  args BLOB NOT NULL, tell INTEGER NOT NULL, attempts INTEGER NOT NULL, lost INTEGER NOT NULL,
+  not_before INTEGER NOT NULL, accepted INTEGER NOT NULL, last_error TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS results(
+  seq INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, status TEXT NOT NULL, value BLOB NOT NULL,
+  finished INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS dead(
+  seq INTEGER PRIMARY KEY, id BLOB NOT NULL, address TEXT NOT NULL, method TEXT NOT NULL,
+  args BLOB NOT NULL, tell INTEGER NOT NULL, attempts INTEGER NOT NULL, lost INTEGER NOT NULL,
+  not_before INTEGER NOT NULL, accepted INTEGER NOT NULL, last_error TEXT NOT NULL,
+  reason TEXT NOT NULL, died INTEGER NOT NULL);
+INSERT OR IGNORE INTO troupe_meta(key, value) VALUES ('schema', 1), ('next_seq', 1);
+)sql";
+
+constexpr const char* message_columns =
+    "seq, id, address, method, args, tell, attempts, lost, not_before, accepted, last_error";
+
+// The system's error behind SQLite's last failure, caught before
+// sqlite3_reset (which may do more I/O and clear it).
+int last_system_errno = 0;
+
+// Why a statement failed, in an operator's words first and SQLite's after.
+std::string explain(sqlite3* db, int rc, const std::string& path) {
+  const int sys = last_system_errno ? last_system_errno : (db ? sqlite3_system_errno(db) : 0);
+  last_system_errno = 0;
+  std::string what;
+  if (sys == ENOSPC || sys == EDQUOT || sys == EFBIG || (rc & 0xff) == SQLITE_FULL) {
+    what = "the disk is full";
+  } else if (sys == EROFS || sys == EPERM || sys == EACCES || sys == EBADF) {
+    what = "it cannot be written (read-only file or directory, or no permission)";
+  } else {
+    switch (rc & 0xff) {
+      case SQLITE_READONLY:
+      case SQLITE_PERM:
+      case SQLITE_CANTOPEN:
+        what = "it cannot be written (read-only file or directory, or no permission)";
+        break;
+      case SQLITE_CORRUPT:
+      case SQLITE_NOTADB:
+        what = "the file is corrupt or not a troupe store";
+        break;
+      case SQLITE_BUSY:
+      case SQLITE_LOCKED:
+        what = "another process (another broker?) holds it";
+        break;
+      case SQLITE_IOERR:
+        what = "an I/O error";
+        break;
+      default:
+        what = "an error";
+    }
+  }
+  std::string detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  // The system's word too, when there is one: "File too large", "No space
+  // left on device", "Read-only file system".
+  if (sys != 0) detail += ": " + std::string(std::strerror(sys));
+  return "store " + path + ": " + what + " (" + detail + ")";
+}
+
+// A prepared statement, reset after each use.
+class statement {
+ public:
+  statement() = default;
+  statement(sqlite3* db, const std::string& sql) {
+    if (sqlite3_prepare_v3(db, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &s_, nullptr) != SQLITE_OK)
+      throw store_error(std::string("store: cannot prepare a statement: ") + sqlite3_errmsg(db));
+  }
+  statement(statement&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  statement& operator=(statement&& o) noexcept {
+    std::swap(s_, o.s_);
+    return *this;
+  }
+  ~statement() { sqlite3_finalize(s_); }
+
+  statement& bind(int i, std::int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  statement& bind(int i, std::string_view v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+    return *this;
+  }
+  statement& blob(int i, std::string_view v) {
+    sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+    return *this;
+  }
+  // Runs to completion; returns SQLite's code (SQLITE_DONE on success).
+  int run() {
+    const int rc = step();
+    sqlite3_reset(s_);
+    return rc;
+  }
+  int step() {
+    errno = 0;
+    const int rc = sqlite3_step(s_);
+    // SQLite keeps the errno of only some failures (not of a failed write
+    // of the log): the failed call's errno, when nothing has touched it since.
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+      const int e = errno;
+      last_system_errno = sqlite3_system_errno(sqlite3_db_handle(s_));
+      if (last_system_errno == 0) last_system_errno = e;
+    }
+    return rc;
+  }
+  void reset() { sqlite3_reset(s_); }
+  std::int64_t integer(int c) const { return sqlite3_column_int64(s_, c); }
+  std::string text(int c) const {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(s_, c));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, c))) : std::string();
+  }
+
+ private:
+  sqlite3_stmt* s_ = nullptr;
+};
+
+void bind_message(statement& s, const message& m) {
+  s.bind(1, static_cast<std::int64_t>(m.seq)).blob(2, m.id).bind(3, m.address).bind(4, m.method);
+  s.blob(5, m.args).bind(6, std::int64_t{m.tell}).bind(7, std::int64_t{m.attempts});
+  s.bind(8, std::int64_t{m.lost}).bind(9, m.not_before).bind(10, m.accepted).bind(11, m.last_error);
+}
+
+message read_message(const statement& s) {
+  message m;
+  m.seq = static_cast<std::uint64_t>(s.integer(0));
+  m.id = s.text(1);
+  m.address = s.text(2);
+  m.method = s.text(3);
+  m.args = s.text(4);
+  m.tell = s.integer(5) != 0;
+  m.attempts = static_cast<std::uint32_t>(s.integer(6));
+  m.lost = static_cast<std::uint32_t>(s.integer(7));
+  m.not_before = s.integer(8);
+  m.accepted = s.integer(9);
+  m.last_error = s.text(10);
+  return m;
+}
+
+dead_letter read_dead(const statement& s) {
+  dead_letter d;
+  d.msg = read_message(s);
+  d.reason = s.text(11);
+  d.died = s.integer(12);
+  return d;
+}
+
+}  // namespace
+
+struct sqlite_store::statements {
+  statement begin, commit, rollback;
+  statement add, finish_pending, add_result, reschedule, die, undie, forget, set_next_seq, expire;
+  statement find_result, dead_page, dead_one, dead_count, pending_all;
+
+  explicit statements(sqlite3* db)
+      : begin(db, "BEGIN"),
+        commit(db, "COMMIT"),
+        rollback(db, "ROLLBACK"),
+        add(db, std::string("INSERT INTO pending(") + message_columns +
+                    ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"),
+        finish_pending(db, "DELETE FROM pending WHERE seq = ?1"),
+        add_result(
+            db, "INSERT OR REPLACE INTO results(seq, id, status, value, finished) VALUES (?1,?2,?3,?4,?5)"),
+        reschedule(
+            db,
+            "UPDATE pending SET attempts = ?2, lost = ?3, not_before = ?4, last_error = ?5 WHERE seq = ?1"),
+        die(db, std::string("INSERT OR REPLACE INTO dead(") + message_columns +
+                    ", reason, died) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"),
+        undie(db, "DELETE FROM dead WHERE seq = ?1"),
+        forget(db, "DELETE FROM results WHERE id = ?1"),
+        set_next_seq(db, "UPDATE troupe_meta SET value = max(value, ?1) WHERE key = 'next_seq'"),
+        // Bounded work per call: results finish in about seq order, so the
+        // oldest come first.
+        expire(db,
+               "DELETE FROM results WHERE seq IN (SELECT seq FROM results WHERE finished < ?1 ORDER BY seq "
+               "LIMIT 10000)"),
+        find_result(db, "SELECT status, value, finished FROM results WHERE id = ?1"),
+        dead_page(db, std::string("SELECT ") + message_columns +
+                          ", reason, died FROM dead WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
+        dead_one(db, std::string("SELECT ") + message_columns + ", reason, died FROM dead WHERE seq = ?1"),
+        dead_count(db, "SELECT count(*) FROM dead"),
+        pending_all(db, std::string("SELECT ") + message_columns + " FROM pending ORDER BY seq") {}
+};
+
+sqlite_store::sqlite_store(std::string path) : path_(std::move(path)) {
+  int rc = sqlite3_open_v2(path_.c_str(), &db_,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  auto fail = [&](int code) {
+    std::string why = explain(db_, code, path_);
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+    throw store_error(why);
+  };
+  if (rc != SQLITE_OK) fail(rc);
+  // Exclusive locking before WAL: no shared-memory file, and a second
+  // broker on the same file is refused rather than interleaved.
+  const char* setup =
+      "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+      "PRAGMA cache_size=-16384; PRAGMA foreign_keys=OFF;";
+  if ((rc = sqlite3_exec(db_, setup, nullptr, nullptr, nullptr)) != SQLITE_OK) fail(rc);
+  // The schema in a write transaction: it takes the lock now, and proves
+  // the file writable before the broker confirms anything.
+  const std::string create = std::string("BEGIN IMMEDIATE;") + schema + "COMMIT;";
+  if ((rc = sqlite3_exec(db_, create.c_str(), nullptr, nullptr, nullptr)) != SQLITE_OK) fail(rc);
+  try {
+    st_ = std::make_unique<statements>(db_);
+  } catch (const store_error&) {
+    fail(sqlite3_errcode(db_));
+  }
+  statement s(db_, "SELECT value FROM troupe_meta WHERE key = 'next_seq'");
+  if (s.step() == SQLITE_ROW) next_seq_ = static_cast<std::uint64_t>(s.integer(0));
+  s.reset();
+  for (const char* table : {"pending", "results", "dead"}) {
+    statement m(db_, std::string("SELECT coalesce(max(seq), 0) FROM ") + table);
+    if (m.step() == SQLITE_ROW) next_seq_ = std::max(next_seq_, static_cast<std::uint64_t>(m.integer(0)) + 1);
+  }
+}
+
+sqlite_store::~sqlite_store() {
+  st_.reset();
+  if (db_) sqlite3_close_v2(db_);
+}
+
+std::string sqlite_store::commit(const batch& b) {
+  if (b.empty()) return {};
+  int rc = st_->begin.run();
+  if (rc != SQLITE_DONE) return explain(db_, rc, path_);
+  auto error = write(b);
+  if (error.empty()) {
+    rc = st_->commit.run();
+    if (rc == SQLITE_DONE) return {};
+    error = explain(db_, rc, path_);
+  }
+  // All or nothing: a failed batch leaves the store as it was.
+  if (!sqlite3_get_autocommit(db_)) st_->rollback.run();
+  return error;
+}
+
+// The statements of one batch, inside the open transaction; returns the
+// first error.
+std::string sqlite_store::write(const batch& b) {
+  auto check = [&](int rc) { return rc == SQLITE_DONE ? std::string() : explain(db_, rc, path_); };
+  std::string e;
+  std::uint64_t top = 0;
+  for (const auto& m : b.added) {
+    bind_message(st_->add, m);
+    if (!(e = check(st_->add.run())).empty()) return e;
+    top = std::max(top, m.seq);
+  }
+  if (top && !(e = check(st_->set_next_seq.bind(1, static_cast<std::int64_t>(top + 1)).run())).empty())
+    return e;
+  for (const auto& r : b.rescheduled) {
+    auto& s = st_->reschedule;
+    s.bind(1, static_cast<std::int64_t>(r.seq))
+        .bind(2, std::int64_t{r.attempts})
+        .bind(3, std::int64_t{r.lost});
+    s.bind(4, r.not_before).bind(5, r.last_error);
+    if (!(e = check(s.run())).empty()) return e;
+  }
+  for (const auto& d : b.died) {
+    bind_message(st_->die, d.msg);
+    st_->die.bind(12, d.reason).bind(13, d.died);
+    if (!(e = check(st_->die.run())).empty()) return e;
+    if (!(e = check(st_->finish_pending.bind(1, static_cast<std::int64_t>(d.msg.seq)).run())).empty())
+      return e;
+  }
+  for (const auto& f : b.finished) {
+    if (!(e = check(st_->finish_pending.bind(1, static_cast<std::int64_t>(f.seq)).run())).empty()) return e;
+    auto& s = st_->add_result;
+    s.bind(1, static_cast<std::int64_t>(f.seq))
+        .blob(2, f.id)
+        .bind(3, f.result.status)
+        .blob(4, f.result.value);
+    if (!(e = check(s.bind(5, f.result.finished).run())).empty()) return e;
+  }
+  for (const auto seq : b.revived)
+    if (!(e = check(st_->undie.bind(1, static_cast<std::int64_t>(seq)).run())).empty()) return e;
+  for (const auto seq : b.purged)
+    if (!(e = check(st_->undie.bind(1, static_cast<std::int64_t>(seq)).run())).empty()) return e;
+  for (const auto& id : b.forgotten)
+    if (!(e = check(st_->forget.blob(1, id).run())).empty()) return e;
+  if (b.expire_results_before != 0)
+    if (!(e = check(st_->expire.bind(1, b.expire_results_before).run())).empty()) return e;
+  return {};
+}
+
+std::vector<message> sqlite_store::pending() {
+  std::vector<message> out;
+  auto& s = st_->pending_all;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_message(s));
+  s.reset();
+  if (rc != SQLITE_DONE) throw store_error(explain(db_, rc, path_));
+  return out;
+}
+
+std::uint64_t sqlite_store::next_seq() { return next_seq_; }
+
+std::optional<result> sqlite_store::find_result(std::string_view id) {
+  auto& s = st_->find_result;
+  s.blob(1, id);
+  const int rc = s.step();
+  std::optional<result> out;
+  if (rc == SQLITE_ROW) out = result{s.text(0), s.text(1), s.integer(2)};
+  s.reset();
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) throw store_error(explain(db_, rc, path_));
+  return out;
+}
+
+std::vector<dead_letter> sqlite_store::dead_letters(std::uint64_t after, std::size_t limit) {
+  std::vector<dead_letter> out;
+  auto& s = st_->dead_page;
+  s.bind(1, static_cast<std::int64_t>(after)).bind(2, static_cast<std::int64_t>(limit));
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_dead(s));
+  s.reset();
+  if (rc != SQLITE_DONE) throw store_error(explain(db_, rc, path_));
+  return out;
+}
+
+std::optional<dead_letter> sqlite_store::dead_letter_at(std::uint64_t seq) {
+  auto& s = st_->dead_one;
+  s.bind(1, static_cast<std::int64_t>(seq));
+  const int rc = s.step();
+  std::optional<dead_letter> out;
+  if (rc == SQLITE_ROW) out = read_dead(s);
+  s.reset();
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) throw store_error(explain(db_, rc, path_));
+  return out;
+}
+
+std::uint64_t sqlite_store::dead_count() {
+  auto& s = st_->dead_count;
+  const int rc = s.step();
+  const auto n = rc == SQLITE_ROW ? static_cast<std::uint64_t>(s.integer(0)) : 0;
+  s.reset();
+  if (rc != SQLITE_ROW) throw store_error(explain(db_, rc, path_));
+  return n;
+}
+
+}  // namespace troupe::durable
