@@ -6,14 +6,17 @@
 // copied. No queues, no credits, no deadlines, no parsing beyond the 5-byte
 // header.
 //
-//   troupe-floor-forwarder ENDPOINT [--poll N]
+//   troupe-floor-forwarder ENDPOINT [--poll N | --batch N]
 //       prints "floor listening on ENDPOINT", then "floor worker ready" per worker
 //
 // By default it blocks in recv: while messages wait, libzmq hands them over
 // without a system call, and when none wait it sleeps on the socket's
 // mailbox, so there is no poll() per batch. That was measured the fastest
-// (docs/performance.md, "The floor"); `--poll N` is the variant it was
-// measured against: zmq_poll, then up to N messages with ZMQ_DONTWAIT.
+// (docs/performance.md, "The floor"); the flags select the variants it was
+// measured against: `--poll N` (zmq_poll, then up to N messages with
+// ZMQ_DONTWAIT) and `--batch N` (receive up to N waiting messages, then
+// send them all, so that sends leave in bursts).
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -25,30 +28,37 @@
 
 namespace {
 
+// One received message: its frames and how many there were.
+struct message {
+  std::array<zmq::message_t, 8> f;
+  std::size_t n = 0;
+};
+
 struct forwarder {
   zmq::socket_t& router;
   std::vector<std::string> workers;  // routing ids, in order of READY
   std::size_t next = 0;              // round-robin position
-  std::array<zmq::message_t, 8> f;
   std::uint64_t forwarded = 0;
 
   // Receives one whole message; false when none came (timeout, EINTR, or
   // nothing waiting with dontwait).
-  bool receive(zmq::recv_flags flags, std::size_t& n) {
+  bool receive(zmq::recv_flags flags, message& m) {
     try {
-      if (!router.recv(f[0], flags)) return false;
+      if (!router.recv(m.f[0], flags)) return false;
     } catch (const zmq::error_t&) {
       return false;  // EINTR: the caller looks at the stop flag
     }
-    n = 1;
-    while (f[n - 1].more() && n < f.size()) {
-      (void)router.recv(f[n], zmq::recv_flags::none);  // the parts of a message arrive together
-      ++n;
+    m.n = 1;
+    while (m.f[m.n - 1].more() && m.n < m.f.size()) {
+      (void)router.recv(m.f[m.n], zmq::recv_flags::none);  // the parts of a message arrive together
+      ++m.n;
     }
     return true;
   }
 
-  void handle(std::size_t n) {
+  void handle(message& m) {
+    auto& f = m.f;
+    const auto n = m.n;
     if (n < 2) return;
     const auto cmd = bench::parse_header(f[1].data(), f[1].size());
     if (cmd == bench::cmd_request && n == 4 && !workers.empty()) {
@@ -80,9 +90,22 @@ struct forwarder {
 
 int main(int argc, char** argv) {
   int poll_drain = 0;  // 0: blocking recv
-  if (argc == 4 && std::string(argv[2]) == "--poll") poll_drain = std::atoi(argv[3]);
-  if ((argc != 2 && argc != 4) || (argc == 4 && poll_drain < 1)) {
-    std::fprintf(stderr, "usage: %s ENDPOINT [--poll N]\n", argv[0]);
+  int batch = 1;
+  bool usage = argc < 2;
+  for (int i = 2; i < argc && !usage; ++i) {
+    const std::string a = argv[i];
+    if (a == "--poll" && i + 1 < argc) {
+      poll_drain = std::atoi(argv[++i]);
+      usage = poll_drain < 1;
+    } else if (a == "--batch" && i + 1 < argc) {
+      batch = std::atoi(argv[++i]);
+      usage = batch < 1;
+    } else {
+      usage = true;
+    }
+  }
+  if (usage) {
+    std::fprintf(stderr, "usage: %s ENDPOINT [--poll N | --batch N]\n", argv[0]);
     return 2;
   }
   bench::install_stop_handlers();
@@ -96,11 +119,17 @@ int main(int argc, char** argv) {
   std::printf("floor listening on %s\n", router.get(zmq::sockopt::last_endpoint).c_str());
   std::fflush(stdout);
 
-  forwarder fw{router, {}, 0, {}, 0};
-  std::size_t n = 0;
+  forwarder fw{router, {}, 0, 0};
+  std::vector<message> in(static_cast<std::size_t>(std::max(batch, 1)));
   if (poll_drain == 0) {
-    while (!bench::g_stop.load(std::memory_order_relaxed))
-      if (fw.receive(zmq::recv_flags::none, n)) fw.handle(n);
+    // Block for one message, take up to batch-1 more that are already
+    // there, then forward them all.
+    while (!bench::g_stop.load(std::memory_order_relaxed)) {
+      if (!fw.receive(zmq::recv_flags::none, in[0])) continue;
+      std::size_t got = 1;
+      while (got < in.size() && fw.receive(zmq::recv_flags::dontwait, in[got])) ++got;
+      for (std::size_t i = 0; i < got; ++i) fw.handle(in[i]);
+    }
   } else {
     zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}};
     while (!bench::g_stop.load(std::memory_order_relaxed)) {
@@ -110,7 +139,7 @@ int main(int argc, char** argv) {
         continue;  // EINTR
       }
       if (!(items[0].revents & ZMQ_POLLIN)) continue;
-      for (int m = 0; m < poll_drain && fw.receive(zmq::recv_flags::dontwait, n); ++m) fw.handle(n);
+      for (int m = 0; m < poll_drain && fw.receive(zmq::recv_flags::dontwait, in[0]); ++m) fw.handle(in[0]);
     }
   }
   std::fprintf(stderr, "floor forwarder: %llu requests forwarded\n",

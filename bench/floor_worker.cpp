@@ -3,19 +3,21 @@
 // flags, timeout_ms) and args (array of one integer), computes x*x and sends
 // [client][hdr REPLY][meta [id, "ok"]][value]. Nothing of troupe is in it.
 //
-//   troupe-floor-worker ENDPOINT [--poll N] [--decode minimal|msgpack-c]
+//   troupe-floor-worker ENDPOINT [--poll N | --batch N] [--decode minimal|msgpack-c]
 //
 // By default it blocks in recv (no poll at all: there is nothing else to
 // wait for) and decodes with bench_common.hpp's minimal reader, which checks
 // every byte it reads and allocates nothing. Those were measured the fastest
 // (docs/performance.md, "The floor"); the flags select the variants they were
-// measured against: zmq_poll then up to N messages with ZMQ_DONTWAIT, and
-// msgpack-c's general unpacker into a reused zone.
+// measured against: zmq_poll then up to N messages with ZMQ_DONTWAIT,
+// receiving up to N waiting requests before answering them, and msgpack-c's
+// general unpacker into a reused zone.
 #include <msgpack.hpp>
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 #include <zmq.hpp>
 
 #include "bench_common.hpp"
@@ -27,28 +29,32 @@ struct worker {
 
   zmq::socket_t& s;
   bool minimal;
-  std::array<zmq::message_t, 6> f;
+  std::vector<std::array<zmq::message_t, 6>> in{1};
+  std::vector<std::size_t> counts{0};
   msgpack::zone zone;
   bench::mp_writer meta_out, value_out;
   std::uint64_t handled = 0, bad = 0;
   const std::array<char, bench::header_size> reply_hdr = bench::header(bench::cmd_reply);
 
-  bool receive(zmq::recv_flags flags, std::size_t& n) {
+  // Receives one whole message into slot `k`; false when none came.
+  bool receive(zmq::recv_flags flags, std::size_t k) {
+    auto& f = in[k];
     try {
       if (!s.recv(f[0], flags)) return false;
     } catch (const zmq::error_t&) {
       return false;  // EINTR: the caller looks at the stop flag
     }
-    n = 1;
+    std::size_t n = 1;
     while (f[n - 1].more() && n < f.size()) {
       (void)s.recv(f[n], zmq::recv_flags::none);
       ++n;
     }
+    counts[k] = n;
     return true;
   }
 
   // Decodes id and x; false when the frames are not what the floor expects.
-  bool decode_minimal(std::uint64_t& id, std::int64_t& x) {
+  bool decode_minimal(const std::array<zmq::message_t, 6>& f, std::uint64_t& id, std::int64_t& x) {
     bench::mp_reader meta(f[2].data(), f[2].size());
     if (meta.array() != 5) return false;
     const auto i = meta.integer();
@@ -64,7 +70,7 @@ struct worker {
     return true;
   }
 
-  bool decode_msgpack_c(std::uint64_t& id, std::int64_t& x) {
+  bool decode_msgpack_c(const std::array<zmq::message_t, 6>& f, std::uint64_t& id, std::int64_t& x) {
     try {
       zone.clear();
       std::size_t off = 0;
@@ -82,11 +88,12 @@ struct worker {
     }
   }
 
-  void handle(std::size_t n) {
+  void handle(std::size_t k) {
+    auto& f = in[k];
     std::uint64_t id = 0;
     std::int64_t x = 0;
-    if (n != 4 || bench::parse_header(f[1].data(), f[1].size()) != bench::cmd_request ||
-        !(minimal ? decode_minimal(id, x) : decode_msgpack_c(id, x))) {
+    if (counts[k] != 4 || bench::parse_header(f[1].data(), f[1].size()) != bench::cmd_request ||
+        !(minimal ? decode_minimal(f, id, x) : decode_msgpack_c(f, id, x))) {
       ++bad;
       return;
     }
@@ -108,6 +115,7 @@ struct worker {
 
 int main(int argc, char** argv) {
   int poll_drain = 0;  // 0: blocking recv
+  int batch = 1;
   bool minimal = true;
   bool usage = argc < 2;
   for (int i = 2; i < argc && !usage; ++i) {
@@ -115,6 +123,9 @@ int main(int argc, char** argv) {
     if (a == "--poll" && i + 1 < argc) {
       poll_drain = std::atoi(argv[++i]);
       usage = poll_drain < 1;
+    } else if (a == "--batch" && i + 1 < argc) {
+      batch = std::atoi(argv[++i]);
+      usage = batch < 1;
     } else if (a == "--decode" && i + 1 < argc) {
       const std::string d = argv[++i];
       minimal = d == "minimal";
@@ -124,7 +135,7 @@ int main(int argc, char** argv) {
     }
   }
   if (usage) {
-    std::fprintf(stderr, "usage: %s ENDPOINT [--poll N] [--decode minimal|msgpack-c]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s ENDPOINT [--poll N | --batch N] [--decode minimal|msgpack-c]\n", argv[0]);
     return 2;
   }
   bench::install_stop_handlers();
@@ -145,10 +156,17 @@ int main(int argc, char** argv) {
     s.send(zmq::buffer(info.buf, info.n), zmq::send_flags::none);
   }
   worker w(s, minimal);
-  std::size_t n = 0;
+  w.in.resize(static_cast<std::size_t>(batch));
+  w.counts.resize(static_cast<std::size_t>(batch));
   if (poll_drain == 0) {
-    while (!bench::g_stop.load(std::memory_order_relaxed))
-      if (w.receive(zmq::recv_flags::none, n)) w.handle(n);
+    // Block for one request, take up to batch-1 more that are already
+    // there, then answer them all.
+    while (!bench::g_stop.load(std::memory_order_relaxed)) {
+      if (!w.receive(zmq::recv_flags::none, 0)) continue;
+      std::size_t got = 1;
+      while (got < w.in.size() && w.receive(zmq::recv_flags::dontwait, got)) ++got;
+      for (std::size_t k = 0; k < got; ++k) w.handle(k);
+    }
   } else {
     zmq::pollitem_t items[] = {{s.handle(), 0, ZMQ_POLLIN, 0}};
     while (!bench::g_stop.load(std::memory_order_relaxed)) {
@@ -158,7 +176,7 @@ int main(int argc, char** argv) {
         continue;
       }
       if (!(items[0].revents & ZMQ_POLLIN)) continue;
-      for (int m = 0; m < poll_drain && w.receive(zmq::recv_flags::dontwait, n); ++m) w.handle(n);
+      for (int m = 0; m < poll_drain && w.receive(zmq::recv_flags::dontwait, 0); ++m) w.handle(0);
     }
   }
   std::fprintf(stderr, "floor worker: %llu handled, %llu bad\n", static_cast<unsigned long long>(w.handled),

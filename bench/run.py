@@ -15,7 +15,10 @@ SECTIONS is a comma list of: floor, compare, credits, fanin, window, client,
 keys, names, memory, callgrind, micro, pyworker, pyclient (default: all). troupe always runs
 with its default settings except where a section says otherwise (credits).
 --bin (or $TROUPE_BIN_DIR) names the directory of the executables (default
-build/bin).
+build/bin). The floor/troupe sections pin the broker and the client to one
+core and the worker(s) to another (PLACEMENT; --no-pin turns it off);
+--nice N runs every benchmark process at niceness N (as root, e.g. -10) on
+a machine shared with builds.
 """
 import argparse
 import atexit
@@ -174,7 +177,8 @@ def measure(system, requests, window, warmup=1000, extra=(), max_seconds=300):
     requests, and messages the main thread handled per wake-up."""
     bp, wps = system.broker.pid, system.worker_pids()
     b0, w0 = proc_counters(bp), sum_counters(wps)
-    r = client(system.endpoint, requests, window, warmup=warmup, extra=extra, max_seconds=max_seconds)
+    r = client(system.endpoint, requests, window, warmup=warmup, extra=extra, max_seconds=max_seconds,
+               cpus=system.client_cpus)
     b1, w1 = proc_counters(bp), sum_counters(wps)
     n = float(requests + warmup)
     for who, x0, x1 in [("broker", b0, b1), ("worker", w0, w1)]:
@@ -203,6 +207,33 @@ def rss_kib(pid):
     raise RuntimeError("no VmRSS for pid %d" % pid)
 
 
+# Where the processes of the floor/troupe sections run. On this 2-core
+# machine the unpinned runs were bimodal (the same system at 200k or 450k
+# req/s from one round to the next, with 3-4x the context switches in the
+# slow rounds); pinned, they repeat within a few percent. Broker and client
+# on one core and the worker(s) on the other is the placement at which the
+# floor was fastest and steadiest (section floor measures the others), so
+# it is the default; --no-pin turns it off. None: not pinned.
+PLACEMENT = {"broker": {0}, "client": {0}, "worker": {1}}
+PLACEMENTS = {
+    "broker+client | worker": {"broker": {0}, "client": {0}, "worker": {1}},
+    "broker | worker+client": {"broker": {0}, "client": {1}, "worker": {1}},
+    "broker+worker | client": {"broker": {0}, "client": {1}, "worker": {0}},
+    "not pinned": None,
+}
+
+
+def pin_process(pid, cpus):
+    """Pins every thread of pid (and its children's: a pool) to cpus."""
+    try:
+        for t in os.listdir("/proc/%d/task" % pid):
+            os.sched_setaffinity(int(t), cpus)
+            for c in read("/proc/%d/task/%s/children" % (pid, t)).split():
+                pin_process(int(c), cpus)
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+
+
 class System:
     """A running broker (troupe or floor) plus its worker process(es).
 
@@ -210,10 +241,11 @@ class System:
     13: troupe is measured as users get it). `workers` > 1 starts a pool:
     troupe's `--processes N` (one supervisor forking N worker processes),
     or N floor workers. `floor_args` / `floor_worker_args` select the
-    floor's variants (bench/floor_*.cpp)."""
+    floor's variants (bench/floor_*.cpp). `pin`: True for PLACEMENT, or a
+    placement of PLACEMENTS; measure() runs the client where it says."""
 
     def __init__(self, kind, transport, tmp, worker="examples", credits=None, broker_prefix=(), worker_prefix=(),
-                 tag="", worker_args=(), workers=1, floor_args=(), floor_worker_args=()):
+                 tag="", worker_args=(), workers=1, floor_args=(), floor_worker_args=(), pin=False):
         self.kind, self.tmp = kind, tmp
         tag = tag or kind
         listen = "tcp://127.0.0.1:*" if transport == "tcp" else "ipc://%s/%s.sock" % (tmp, tag)
@@ -242,6 +274,13 @@ class System:
             self.workers.append(PROCS.start(list(worker_prefix) + wargs + list(worker_args), wlog))
             wait_for(lambda: self.troupe_ready(workers), 60, "troupe worker(s) to register")
         self.worker = self.workers[0]
+        self.placement = PLACEMENT if pin is True else (pin or None)
+        self.client_cpus = None
+        if self.placement:
+            pin_process(self.broker.pid, self.placement["broker"])
+            for p in self.workers:
+                pin_process(p.pid, self.placement["worker"])
+            self.client_cpus = self.placement["client"]
         time.sleep(0.2)
 
     def troupe_ready(self, n=1):
@@ -267,10 +306,11 @@ class System:
         PROCS.stop(self.broker, timeout=120)
 
 
-def client(endpoint, requests, window, warmup=1000, extra=(), max_seconds=300):
+def client(endpoint, requests, window, warmup=1000, extra=(), max_seconds=300, cpus=None):
     args = [os.path.join(BIN, "troupe-bench-client"), "--endpoint", endpoint, "--requests", str(requests),
             "--window", str(window), "--warmup", str(warmup), "--max-seconds", str(max_seconds)] + list(extra)
-    r = subprocess.run(args, capture_output=True, text=True, timeout=max_seconds + 60)
+    r = subprocess.run(args, capture_output=True, text=True, timeout=max_seconds + 60,
+                       preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     try:
         out = json.loads(r.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -332,13 +372,17 @@ def target(name, value, limit, higher_is_better):
 # ---- sections ----------------------------------------------------------------
 
 FLOOR_VARIANTS = [
-    # name, forwarder args, worker args
-    ("floor: blocking forwarder, blocking worker, minimal decode", [], []),
-    ("forwarder: zmq_poll, then up to 64 with DONTWAIT", ["--poll", "64"], []),
-    ("worker: zmq_poll, then up to 1024 with DONTWAIT", [], ["--poll", "1024"]),
-    ("worker: msgpack-c unpacker into a reused zone", [], ["--decode", "msgpack-c"]),
-    ("the previous floor (all three)", ["--poll", "64"], ["--poll", "1024", "--decode", "msgpack-c"]),
-]
+    # name, forwarder args, worker args, placement (True: PLACEMENT)
+    ("floor: blocking forwarder and worker, minimal decode, broker+client | worker", [], [], True),
+    ("forwarder: zmq_poll, then up to 64 with DONTWAIT", ["--poll", "64"], [], True),
+    ("forwarder: receive up to 16, then send them", ["--batch", "16"], [], True),
+    ("worker: zmq_poll, then up to 1024 with DONTWAIT", [], ["--poll", "1024"], True),
+    ("worker: receive up to 16, then answer them", [], ["--batch", "16"], True),
+    ("worker: msgpack-c unpacker into a reused zone", [], ["--decode", "msgpack-c"], True),
+    ("the previous floor (zmq_poll in both, msgpack-c)", ["--poll", "64"],
+     ["--poll", "1024", "--decode", "msgpack-c"], True),
+] + [("placement " + name, [], [], placement or None) for name, placement in PLACEMENTS.items()
+     if placement != PLACEMENTS["broker+client | worker"]]
 
 
 def paired(runs_a, runs_b, key="throughput"):
@@ -347,22 +391,23 @@ def paired(runs_a, runs_b, key="throughput"):
 
 
 def section_floor(a, tmp, results):
-    """Is the floor the fastest? Its variants alternated, B2 over tcp."""
-    systems = [System("floor", "tcp", tmp, tag="floorvar%d" % i, floor_args=fa, floor_worker_args=wa)
-               for i, (_, fa, wa) in enumerate(FLOOR_VARIANTS)]
+    """Is the floor the fastest? Its variants (programs, placements) alternated, B2 over tcp."""
+    variants = FLOOR_VARIANTS if PLACEMENT else [v for v in FLOOR_VARIANTS if not v[0].startswith("placement")]
+    systems = [System("floor", "tcp", tmp, tag="floorvar%d" % i, floor_args=fa, floor_worker_args=wa, pin=pl)
+               for i, (_, fa, wa, pl) in enumerate(variants)]
     runs = [[] for _ in systems]
     try:
         for rnd in range(a.rounds):
             for i, sy in enumerate(systems):
                 r = measure(sy, a.b2_requests, 1000)
                 runs[i].append(r)
-                print(round_line("round %d, %s" % (rnd + 1, FLOOR_VARIANTS[i][0]), r), flush=True)
+                print(round_line("round %d, %s" % (rnd + 1, variants[i][0]), r), flush=True)
     finally:
         for sy in systems:
             sy.stop()
-    results["floor"] = {FLOOR_VARIANTS[i][0]: runs[i] for i in range(len(systems))}
+    results["floor"] = {variants[i][0]: runs[i] for i in range(len(systems))}
     rows = []
-    for i, (name, _, _) in enumerate(FLOOR_VARIANTS):
+    for i, (name, _, _, _) in enumerate(variants):
         tp = values(runs[i], "throughput")
         ratios = paired(runs[i], runs[0])
         rows.append([name, fmt(med(tp)), rng(tp), fmt(med(values(runs[i], "broker_cpu_us"))),
@@ -377,12 +422,12 @@ def section_compare(a, tmp, results):
     """B1 and B2, floor and troupe (default settings) alternately, tcp and ipc."""
     out = results.setdefault("compare", {})
     for transport in ["tcp", "ipc"]:
-        systems = {k: System(k, transport, tmp, tag=k + "-" + transport) for k in ["floor", "troupe"]}
+        systems = {k: System(k, transport, tmp, tag=k + "-" + transport, pin=True) for k in ["floor", "troupe"]}
         runs = {k: {"b1": [], "b2": []} for k in systems}
         try:
             for rnd in range(a.rounds):
                 for k in ["floor", "troupe"]:
-                    b1 = client(systems[k].endpoint, a.b1_requests, 1, warmup=1000)
+                    b1 = client(systems[k].endpoint, a.b1_requests, 1, warmup=1000, cpus=systems[k].client_cpus)
                     b2 = measure(systems[k], a.b2_requests, 1000)
                     runs[k]["b1"].append(b1)
                     runs[k]["b2"].append(b2)
@@ -423,7 +468,7 @@ def section_credits(a, tmp, results):
     --credits 64 (the default before the adaptive window) and 8, tcp."""
     variants = [("floor", None), ("troupe, default settings", None), ("troupe, --credits 64", 64),
                 ("troupe, --credits 8", 8)]
-    systems = [System("floor" if i == 0 else "troupe", "tcp", tmp, credits=c, tag="credits%d" % i)
+    systems = [System("floor" if i == 0 else "troupe", "tcp", tmp, credits=c, tag="credits%d" % i, pin=True)
                for i, (_, c) in enumerate(variants)]
     runs = [[] for _ in systems]
     try:
@@ -454,8 +499,8 @@ def section_fanin(a, tmp, results):
     the floor (its forwarder round-robins over 4 floor workers) and troupe
     (`--processes 4`, default settings), alternately."""
     extra = ["--clients", str(a.fanin_clients)]
-    systems = {"floor": System("floor", "tcp", tmp, tag="fanin-floor", workers=a.fanin_workers),
-               "troupe": System("troupe", "tcp", tmp, tag="fanin-troupe", workers=a.fanin_workers)}
+    systems = {"floor": System("floor", "tcp", tmp, tag="fanin-floor", workers=a.fanin_workers, pin=True),
+               "troupe": System("troupe", "tcp", tmp, tag="fanin-troupe", workers=a.fanin_workers, pin=True)}
     runs = {k: [] for k in systems}
     try:
         for rnd in range(a.rounds):
@@ -486,13 +531,13 @@ def section_fanin(a, tmp, results):
 def section_window(a, tmp, results):
     """Throughput against window size, both systems, ipc."""
     windows = [1, 4, 16, 64, 256, 1000]
-    systems = {k: System(k, "ipc", tmp, tag=k + "-window") for k in ["floor", "troupe"]}
+    systems = {k: System(k, "ipc", tmp, tag=k + "-window", pin=True) for k in ["floor", "troupe"]}
     runs = {k: {w: [] for w in windows} for k in systems}
     for _ in range(max(1, a.rounds - 1)):
         for w in windows:
             n = a.window_requests if w > 1 else max(2000, a.window_requests // 10)
             for k in ["floor", "troupe"]:
-                runs[k][w].append(client(systems[k].endpoint, n, w, warmup=500))
+                runs[k][w].append(client(systems[k].endpoint, n, w, warmup=500, cpus=systems[k].client_cpus))
     for s in systems.values():
         s.stop()
     results["window"] = {k: {str(w): v for w, v in d.items()} for k, d in runs.items()}
@@ -505,14 +550,14 @@ def section_window(a, tmp, results):
 
 def section_client(a, tmp, results):
     """The load generator itself against the floor: raw DEALER vs troupe::client."""
-    s = System("floor", "ipc", tmp, tag="floor-client")
+    s = System("floor", "ipc", tmp, tag="floor-client", pin=True)
     runs = {}
     try:
         for _ in range(a.rounds):
             for via in ["raw", "troupe-client"]:
                 for w, n in [(1, a.b1_requests), (1000, a.b2_requests)]:
                     runs.setdefault("%s w%d" % (via, w), []).append(
-                        client(s.endpoint, n, w, warmup=1000, extra=["--via", via]))
+                        client(s.endpoint, n, w, warmup=1000, extra=["--via", via], cpus=s.client_cpus))
     finally:
         s.stop()
     results["client"] = runs
@@ -529,7 +574,7 @@ def section_client(a, tmp, results):
 
 def alternate_troupe(a, tmp, worker, variants, tag):
     """B2 on one troupe system, alternating between variants (client args)."""
-    s = System("troupe", "ipc", tmp, worker=worker, tag=tag)
+    s = System("troupe", "ipc", tmp, worker=worker, tag=tag, pin=True)
     runs = {name: [] for name, _ in variants}
     try:
         for rnd in range(a.rounds):
@@ -569,10 +614,11 @@ def section_names(a, tmp, results):
     runs = alternate_troupe(a, tmp, "names", variants, "names")
     # The same one-name load on a worker that hosts only that name: shows
     # what hosting 1000 names costs even when only one of them is used.
-    s = System("troupe", "ipc", tmp, worker="names", tag="names-one", worker_args=["--names", "1"])
+    s = System("troupe", "ipc", tmp, worker="names", tag="names-one", worker_args=["--names", "1"], pin=True)
     try:
         runs["1 name, worker hosts 1"] = [client(s.endpoint, a.b2_requests, 1000, warmup=1000,
-                                                 extra=["--names", "1"]) for _ in range(a.rounds)]
+                                                 extra=["--names", "1"], cpus=s.client_cpus)
+                                          for _ in range(a.rounds)]
     finally:
         s.stop()
     h = values(runs["1 name, worker hosts 1"], "throughput")
@@ -978,9 +1024,25 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench-results"))
     ap.add_argument("--plots-only", action="store_true", help="redraw the plots from OUT/results.json")
     ap.add_argument("--bin", help="directory of the executables (default: $TROUPE_BIN_DIR or build/bin)")
+    ap.add_argument("--no-pin", action="store_true",
+                    help="do not pin broker, client and workers to cores (see PLACEMENT)")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="run every benchmark process at this niceness (e.g. -10, as root): on a machine shared "
+                         "with builds it keeps them from taking the benchmark's cores; floor and troupe alike")
     a = ap.parse_args()
+    if a.nice:
+        os.nice(a.nice)  # inherited by every process started from here
+    global PLACEMENT
+    if a.no_pin or len(os.sched_getaffinity(0)) < 2:
+        PLACEMENT = None
+    else:  # the first two cores this process may use
+        first, second = sorted(os.sched_getaffinity(0))[:2]
+        for p in PLACEMENTS.values():
+            for k, v in (p or {}).items():
+                p[k] = {first if v == {0} else second}
+        PLACEMENT = PLACEMENTS["broker+client | worker"]
     if a.bin:
-        global BIN
+        global BIN  # noqa: PLW0603
         BIN = os.path.abspath(a.bin)
     if a.plots_only:
         with open(os.path.join(a.out, "results.json")) as f:
@@ -1001,16 +1063,17 @@ def main():
             sys.exit("missing %s/%s: run `make build` first" % (BIN, exe))
     only = [s.strip() for s in a.only.split(",") if s.strip()]
     results = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "rounds": a.rounds,
-               "quick": a.quick}
+               "quick": a.quick, "nice": a.nice, "bin": BIN}
     try:
         head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True).stdout.strip()
         results["commit"] = head
     except OSError:
         pass
-    print("troupe benchmarks: %s, %d cores, load %s, commit %s" % (
+    print("troupe benchmarks: %s, %d cores, load %s, commit %s, niceness %d, executables in %s" % (
         results["machine"]["cpu"], results["machine"]["cores"],
-        " ".join("%.2f" % x for x in results["machine"]["load_before"]), results.get("commit")), flush=True)
+        " ".join("%.2f" % x for x in results["machine"]["load_before"]), results.get("commit"), a.nice, BIN),
+        flush=True)
     tmp = tempfile.mkdtemp(prefix="troupe-bench-")
     try:
         for name in SECTIONS:
