@@ -76,22 +76,27 @@ std::size_t receive_routed(zmq::socket_t& socket, zmq::message_t& peer, std::spa
   return n;
 }
 
-void send(zmq::socket_t& socket, protocol::command c) {
+// Once the first frame is queued on a connection the others follow it there
+// (ZeroMQ keeps a message's parts together), and with no high-water mark
+// they cannot be refused; so only the first send can fail.
+bool send(zmq::socket_t& socket, protocol::command c) {
   const auto header = protocol::header(c);
-  socket.send(zmq::buffer(header), zmq::send_flags::none);
+  return socket.send(zmq::buffer(header), zmq::send_flags::dontwait).has_value();
 }
 
-void send(zmq::socket_t& socket, protocol::command c, std::string_view body) {
+bool send(zmq::socket_t& socket, protocol::command c, std::string_view body) {
   const auto header = protocol::header(c);
-  socket.send(zmq::buffer(header), zmq::send_flags::sndmore);
-  socket.send(zmq::buffer(body), zmq::send_flags::none);
+  if (!socket.send(zmq::buffer(header), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return false;
+  socket.send(zmq::buffer(body), zmq::send_flags::dontwait);
+  return true;
 }
 
-void send(zmq::socket_t& socket, protocol::command c, std::string_view meta, zmq::const_buffer payload) {
+bool send(zmq::socket_t& socket, protocol::command c, std::string_view meta, zmq::const_buffer payload) {
   const auto header = protocol::header(c);
-  socket.send(zmq::buffer(header), zmq::send_flags::sndmore);
-  socket.send(zmq::buffer(meta), zmq::send_flags::sndmore);
-  socket.send(payload, zmq::send_flags::none);
+  if (!socket.send(zmq::buffer(header), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return false;
+  socket.send(zmq::buffer(meta), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+  socket.send(payload, zmq::send_flags::dontwait);
+  return true;
 }
 
 void send_routed(zmq::socket_t& socket, std::string_view to, protocol::command c, std::string_view meta,

@@ -702,5 +702,249 @@ TEST_F(BrokerCore, ManagementAnswersPingStatsActorsAndWorkers) {
   EXPECT_TRUE(take().empty()) << "a tell to $broker gets no reply";
 }
 
+// ---- roles and keys (CURVE) -------------------------------------------------------
+//
+// With CURVE on, the socket loop passes each message's key: its name and
+// the roles of the directories it is in. These tests hand the core those
+// peers directly.
+
+class BrokerCoreRoles : public BrokerCore {
+ protected:
+  static peer as_worker(std::string_view id, std::string_view key = "pool") {
+    return {id, peer_role::worker, key};
+  }
+  static peer as_client(std::string_view id, std::string_view key = "shop") {
+    return {id, peer_role::client, key};
+  }
+  static peer as_admin(std::string_view id) { return {id, peer_role::client | peer_role::admin, "ops"}; }
+
+  void deliver_as(const peer& from, command c, const std::vector<std::string>& body) {
+    std::vector<zmq::message_t> frames;
+    const auto hdr = protocol::header(c);
+    frames.emplace_back(hdr.data(), hdr.size());
+    for (const auto& b : body) frames.emplace_back(b.data(), b.size());
+    const auto count = frames.size();
+    core->on_message(from, std::span(frames).first(std::min(count, broker_core::max_frames)), count, now);
+  }
+  void ready_as(const peer& from, const std::vector<std::string>& actors, std::uint64_t credits = 10) {
+    deliver_as(from, command::ready, {ready_body(actors, credits, std::string(from.id))});
+  }
+  void request_as(const peer& from, std::uint64_t id, std::string_view address,
+                  std::string_view method = "m") {
+    std::string meta;
+    protocol::encode_request_meta(meta, {id, address, method, 0, 0});
+    deliver_as(from, command::request, {meta, "\x90"});
+  }
+  void reply_as(const peer& from, std::uint64_t broker_id) {
+    std::string meta;
+    protocol::encode_reply_meta(meta, broker_id, "ok");
+    deliver_as(from, command::reply, {meta, "\xc0"});
+  }
+  std::uint64_t refused() const { return core->counters().refused; }
+
+  // Log lines the core wrote.
+  std::vector<std::string> log;
+  void SetUp() override {
+    BrokerCore::SetUp();
+    core->set_log([this](const std::string& line) { log.push_back(line); });
+  }
+  void start_with(broker_options o) {
+    start(o);
+    core->set_log([this](const std::string& line) { log.push_back(line); });
+  }
+};
+
+TEST_F(BrokerCoreRoles, AClientKeyThatSendsReadyGetsNothingAndTheRealWorkersGetEveryRequest) {
+  ready_as(as_worker("w1"), {"squares"});
+  take();
+  ready_as(as_client("impostor"), {"squares", "payments"}, 100000);
+  EXPECT_TRUE(take().empty()) << "no acknowledgement, no DISCONNECT: nothing at all";
+  EXPECT_EQ(refused(), 1u);
+  EXPECT_EQ(core->live_workers(), 1u);
+  EXPECT_EQ(core->names(), 1u) << "`payments` was not created";
+  for (std::uint64_t i = 1; i <= 20; ++i) request_as(as_client("c"), i, "squares");
+  const auto all = take();
+  EXPECT_EQ(to(all, "w1", command::request).size(), 10u) << "10 credits";
+  for (const auto& m : all) EXPECT_NE(m.to, "impostor");
+  EXPECT_EQ(core->queued(), 10u);
+}
+
+TEST_F(BrokerCoreRoles, AWorkerKeyMayNotSendRequests) {
+  ready_as(as_worker("w1"), {"squares"});
+  take();
+  request_as(as_worker("w2"), 1, "squares");
+  request_as(as_worker("w2"), 2, "$broker", "ping");
+  EXPECT_TRUE(take().empty());
+  EXPECT_EQ(refused(), 2u);
+  EXPECT_EQ(core->counters().requests, 0u) << "a refused command is no request";
+  EXPECT_EQ(core->in_flight(), 0u);
+}
+
+TEST_F(BrokerCoreRoles, WorkerCommandsFromAClientKeyAreDroppedWithoutRevealingRoutingIds) {
+  ready_as(as_worker("w1"), {"squares"});
+  request_as(as_client("c"), 1, "squares");
+  const auto id = to(take(), "w1", command::request).at(0).request().id;
+  // Known and unknown routing ids get the same answer: none.
+  deliver_as(as_client("spy"), command::heartbeat, {"w1"});
+  deliver_as(as_client("spy"), command::heartbeat, {"nobody"});
+  deliver_as(as_client("spy"), command::heartbeat, {});
+  reply_as(as_client("spy"), id);
+  deliver_as(as_client("spy"), command::disconnect, {});
+  EXPECT_TRUE(take().empty());
+  EXPECT_EQ(refused(), 5u);
+  EXPECT_EQ(core->in_flight(), 1u);
+  reply_as(as_worker("w1"), id);
+  EXPECT_EQ(status_of_only_reply("c"), "ok");
+}
+
+TEST_F(BrokerCoreRoles, AHeartbeatOnBehalfOfAWorkerCountsOnlyFromTheKeyThatRegisteredIt) {
+  ready_as(as_worker("w1", "pool"), {"squares"});
+  take();
+  // Another worker key names w1: answered exactly as an unknown routing id,
+  // and it does not keep w1 alive.
+  for (int i = 0; i < 2 * opt.liveness; ++i) {
+    now += opt.heartbeat;
+    deliver_as(as_worker("hb-other", "other-pool"), command::heartbeat, {"w1"});
+    const auto spoofed = to(take(), "hb-other", command::disconnect);
+    deliver_as(as_worker("hb-other", "other-pool"), command::heartbeat, {"nobody"});
+    const auto unknown = to(take(), "hb-other", command::disconnect);
+    EXPECT_EQ(spoofed.size(), 1u);
+    EXPECT_EQ(unknown.size(), 1u);
+    core->tick(now);
+    take();
+  }
+  EXPECT_EQ(core->live_workers(), 0u) << "the spoofed heartbeats kept a silent worker alive";
+  // One refusal per heartbeat while w1 was registered (it is lost at the
+  // tick after liveness x interval of silence); after that w1 is unknown.
+  EXPECT_EQ(refused(), static_cast<std::uint64_t>(opt.liveness + 1));
+
+  // From the registering key, through its own heartbeat socket, it counts.
+  ready_as(as_worker("w2", "pool"), {"squares"});
+  take();
+  for (int i = 0; i < 2 * opt.liveness; ++i) {
+    now += opt.heartbeat;
+    deliver_as(as_worker("hb-w2", "pool"), command::heartbeat, {"w2"});
+    EXPECT_EQ(to(take(), "hb-w2", command::heartbeat).size(), 1u);
+    core->tick(now);
+  }
+  EXPECT_EQ(core->live_workers(), 1u);
+}
+
+TEST_F(BrokerCoreRoles, ARoutingIdTakenOverByAnotherKeyCannotReplyRegisterOrLeaveForIt) {
+  ready_as(as_worker("w1", "pool"), {"squares"});
+  request_as(as_client("c"), 1, "squares");
+  const auto id = to(take(), "w1", command::request).at(0).request().id;
+  // The worker's connection closed and another worker key took its routing id.
+  reply_as(as_worker("w1", "other-pool"), id);
+  ready_as(as_worker("w1", "other-pool"), {"squares", "payments"});
+  deliver_as(as_worker("w1", "other-pool"), command::disconnect, {});
+  EXPECT_TRUE(take().empty());
+  EXPECT_EQ(refused(), 3u);
+  EXPECT_EQ(core->names(), 1u);
+  EXPECT_EQ(core->in_flight(), 1u);
+  reply_as(as_worker("w1", "pool"), id);
+  EXPECT_EQ(status_of_only_reply("c"), "ok");
+}
+
+TEST_F(BrokerCoreRoles, AKeyNoLongerAcceptedIsRefusedEverything) {
+  ready_as(as_worker("w1"), {"squares"});
+  take();
+  const peer revoked{"w1", peer_role::none, {}};
+  deliver_as(revoked, command::heartbeat, {});
+  request_as(revoked, 1, "squares");
+  EXPECT_TRUE(take().empty());
+  EXPECT_EQ(refused(), 2u);
+}
+
+TEST_F(BrokerCoreRoles, ManagementOtherThanPingAnswersOnlyAdminKeysWhenThereAreAny) {
+  opt.admins_keys = "admins";  // the core only asks whether there is an admin directory
+  start_with(opt);
+  ready_as(as_worker("w1"), {"squares"});
+  take();
+  request_as(as_client("c"), 1, "$broker", "ping");
+  EXPECT_EQ(only_reply("c").text(), "pong");
+  for (const auto* method : {"stats", "workers", "actors", "nope"})
+    request_as(as_client("c"), 2, "$broker", method);
+  EXPECT_TRUE(take().empty());
+  EXPECT_EQ(refused(), 4u);
+  request_as(as_admin("a"), 3, "$broker", "stats");
+  const auto stats = only_reply("a").value().get().as<std::map<std::string, msgpack::object>>();
+  EXPECT_EQ(stats.at("refused").as<int>(), 4);
+  EXPECT_EQ(stats.at("refused_handshakes").as<int>(), 0);
+}
+
+TEST_F(BrokerCoreRoles, WorkersListShowsPidsAndKeysToAdminsOnly) {
+  ready_as(as_worker("w1", "pool"), {"squares"});
+  take();
+  auto listing = [&](const peer& who) {
+    request_as(who, 1, "$broker", "workers");
+    return only_reply(std::string(who.id))
+        .value()
+        .get()
+        .via.array.ptr[0]
+        .as<std::map<std::string, msgpack::object>>();
+  };
+  // No admin directory: every client may ask, but only admins see pids.
+  const auto seen_by_client = listing(as_client("c"));
+  EXPECT_EQ(seen_by_client.count("pid"), 0u);
+  EXPECT_EQ(seen_by_client.count("key"), 0u);
+  EXPECT_EQ(seen_by_client.at("name").as<std::string>(), "w1");
+  const auto seen_by_admin = listing(as_admin("a"));
+  EXPECT_EQ(seen_by_admin.at("pid").as<int>(), 42);
+  EXPECT_EQ(seen_by_admin.at("key").as<std::string>(), "pool");
+}
+
+TEST_F(BrokerCoreRoles, TheNamePolicyBoundsWhatAWorkerKeyRegistersAndAClientKeyCalls) {
+  core->set_name_policy(
+      std::make_shared<const name_policy>(name_policy::parse("worker pool squares counter\n"
+                                                             "worker billing payments\n"
+                                                             "client shop squares payments\n"
+                                                             "client * counter\n",
+                                                             "policy")));
+  ready_as(as_worker("w1", "billing"), {"payments"});
+  ready_as(as_worker("w2", "pool"), {"squares", "counter"});
+  take();
+  // A key compromised in the squares pool cannot claim payments: refused
+  // and told why, so the worker stops rather than retrying.
+  ready_as(as_worker("w3", "pool"), {"squares", "payments"});
+  const auto refusal = to(take(), "w3", command::disconnect);
+  ASSERT_EQ(refusal.size(), 1u);
+  EXPECT_NE(refusal[0].meta.find("may not register actor 'payments'"), std::string::npos);
+  EXPECT_EQ(core->live_workers(), 2u);
+  EXPECT_EQ(refused(), 1u);
+
+  request_as(as_client("c", "shop"), 1, "payments");
+  EXPECT_EQ(to(take(), "w1", command::request).size(), 1u);
+  request_as(as_client("c", "other"), 2, "payments");
+  EXPECT_TRUE(take().empty()) << "not in the policy of key 'other'";
+  request_as(as_client("c", "other"), 3, "counter/k");
+  EXPECT_EQ(to(take(), "w2", command::request).size(), 1u) << "`client *` applies to every client key";
+  EXPECT_EQ(refused(), 2u);
+}
+
+TEST_F(BrokerCoreRoles, RefusalsAreLoggedWithTheKeysNameAtMostOncePerSecondPerKey) {
+  for (int i = 0; i < 50; ++i) request_as(as_worker("w", "pool"), 1, "squares");
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_NE(log[0].find("key 'pool'"), std::string::npos) << log[0];
+  deliver_as(as_client("c", "shop"), command::heartbeat, {});
+  ASSERT_EQ(log.size(), 2u) << "another key has its own allowance";
+  EXPECT_NE(log[1].find("key 'shop'"), std::string::npos) << log[1];
+  now += 1s;
+  request_as(as_worker("w", "pool"), 1, "squares");
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_NE(log[2].find("49 more"), std::string::npos) << log[2];
+  EXPECT_EQ(refused(), 52u);
+}
+
+TEST_F(BrokerCoreRoles, WithCurveOffEveryPeerHasEveryRole) {
+  // The string_view overload is the plaintext broker's: role `any`, no key.
+  ready("w1", {"squares"});
+  request("c", 1, "$broker", "workers");
+  const auto w = only_reply("c").value().get().via.array.ptr[0].as<std::map<std::string, msgpack::object>>();
+  EXPECT_EQ(w.at("pid").as<int>(), 42);
+  EXPECT_EQ(w.count("key"), 0u);
+  EXPECT_EQ(refused(), 0u);
+}
+
 }  // namespace
 }  // namespace troupe

@@ -31,7 +31,7 @@ broker_core::~broker_core() = default;
 
 // ---- screening -----------------------------------------------------------
 
-void broker_core::on_message(std::string_view peer, std::span<zmq::message_t> frames, std::size_t count,
+void broker_core::on_message(const peer& from, std::span<zmq::message_t> frames, std::size_t count,
                              time_point now) {
   frames = frames.first(std::min(count, frames.size()));
   const auto cmd = count >= 1 ? protocol::parse_header(frames[0].data(), frames[0].size()) : std::nullopt;
@@ -41,28 +41,61 @@ void broker_core::on_message(std::string_view peer, std::span<zmq::message_t> fr
   }
   const std::size_t body = count - 1;
   if (*cmd == command::request) {
+    if (!has_role(from.role, peer_role::client))
+      return refuse_command(from, "REQUEST (not a client key)", now);
     if (body != 2)
-      return reply_error(peer, 0, status::bad_request, "REQUEST needs exactly 2 frames after the header");
-    return on_request(peer, frames[1], frames[2], now);
+      return reply_error(from.id, 0, status::bad_request, "REQUEST needs exactly 2 frames after the header");
+    return on_request(from, frames[1], frames[2], now);
   }
-  if (*cmd == command::heartbeat && body == 1) return on_heartbeat_for(peer, frames[1], now);
+  // Everything else is a worker's. Refused without an answer, so a peer
+  // that is not a worker learns nothing, not even which routing ids exist.
+  if (!has_role(from.role, peer_role::worker))
+    return refuse_command(from, "a worker's command (not a worker key)", now);
+  if (*cmd == command::heartbeat && body == 1) return on_heartbeat_for(from, frames[1], now);
   if (*cmd == command::ready) {
     if (body != 1) {
       ++count_.dropped;
       return;
     }
-    return on_ready(peer, frames[1], now);
+    return on_ready(from, frames[1], now);
   }
-  const auto it = worker_by_identity_.find(peer);
+  const auto it = worker_by_identity_.find(from.id);
   if (it == worker_by_identity_.end()) {
     // A worker we do not know (we restarted, or declared it dead): ask it
     // to register again. A DISCONNECT from it needs no answer.
-    if (*cmd != command::disconnect) send_command(peer, command::disconnect);
+    if (*cmd != command::disconnect) send_command(from.id, command::disconnect);
     if (*cmd == command::reply) ++count_.dropped;
     return;
   }
+  // A routing id is the key's that registered it: another key that took
+  // it over (after the worker's connection closed) may not reply, beat or
+  // leave for it.
+  if (workers_[it->second].key != from.key_name)
+    return refuse_command(from, "a command for a worker registered by another key", now);
   // More frames than kept leaves `body` above any span size: malformed.
   on_worker_message(it->second, *cmd, frames.subspan(1), body, now);
+}
+
+void broker_core::refuse_command(const peer& from, std::string_view what, time_point now) {
+  ++count_.refused;
+  if (!log_) return;
+  // One line per key per second at most: a flood of refused commands must
+  // not become a flood of log lines.
+  auto it = refusals_.find(from.key_name);
+  if (it == refusals_.end()) {
+    it = refusals_.emplace(std::string(from.key_name), refusal_log{now - std::chrono::seconds(2), 0}).first;
+  }
+  auto& r = it->second;
+  if (now - r.last < std::chrono::seconds(1)) {
+    ++r.left_out;
+    return;
+  }
+  const std::string key = from.key_name.empty() ? "(none: no longer accepted)" : std::string(from.key_name);
+  std::string line = "refused " + std::string(what) + " from key '" + key + "'";
+  if (r.left_out) line += " (and " + std::to_string(r.left_out) + " more from it in the last second)";
+  r.last = now;
+  r.left_out = 0;
+  log_(line);
 }
 
 void broker_core::on_worker_message(std::uint32_t wi, command c, std::span<zmq::message_t> body,
@@ -86,8 +119,9 @@ void broker_core::on_worker_message(std::uint32_t wi, command c, std::span<zmq::
 
 // ---- requests from clients ----------------------------------------------
 
-void broker_core::on_request(std::string_view client, zmq::message_t& meta_frame, zmq::message_t& args,
+void broker_core::on_request(const peer& from, zmq::message_t& meta_frame, zmq::message_t& args,
                              time_point now) {
+  const std::string_view client = from.id;
   ++count_.requests;
   auto meta = protocol::decode_request_meta(meta_frame.data(), meta_frame.size());
   if (!meta)
@@ -109,7 +143,17 @@ void broker_core::on_request(std::string_view client, zmq::message_t& meta_frame
   if (args.size() > opt_.limits.max_message_bytes)
     return refuse(status::bad_request, "args frame is over the size limit");
 
-  if (parts->name == protocol::management_actor) return on_management(client, *meta, now);
+  if (parts->name == protocol::management_actor) {
+    // ping tells anyone the broker is there; the rest is for admins, or
+    // for every client when the broker has no admin keys.
+    if (meta->method != "ping" && !opt_.admins_keys.empty() && !has_role(from.role, peer_role::admin))
+      return refuse_command(
+          from, "`$broker " + protocol::to_valid_utf8(meta->method) + "` (not an admin key)", now);
+    return on_management(from, *meta, now);
+  }
+  if (policy_ && !policy_->may_call(from.key_name, parts->name))
+    return refuse_command(from, "a request for '" + std::string(parts->name) + "' (outside its name policy)",
+                          now);
 
   const auto it = actors_.find(parts->name);
   if (it == actors_.end())

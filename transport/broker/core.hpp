@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -24,7 +25,9 @@
 #include <zmq.hpp>
 
 #include "broker/deadline_heap.hpp"
+#include "broker/name_policy.hpp"
 #include "broker/outbox.hpp"
+#include "broker/peer.hpp"
 #include "broker/slot_table.hpp"
 #include "troupe/broker.hpp"
 #include "troupe/flat_string_map.hpp"
@@ -36,6 +39,9 @@ namespace troupe {
 struct broker_counters {
   std::uint64_t requests = 0, replies = 0, errors = 0, dropped = 0;
   std::uint64_t bad_requests = 0, overloaded = 0, deadline_exceeded = 0, worker_lost = 0, unknown_actor = 0;
+  // Commands refused for the sender's role, key or name policy (dropped,
+  // never routed), and CURVE handshakes the ZAP handler refused.
+  std::uint64_t refused = 0, refused_handshakes = 0;
 };
 
 class broker_core {
@@ -51,12 +57,27 @@ class broker_core {
   broker_core(const broker_core&) = delete;
   broker_core& operator=(const broker_core&) = delete;
 
-  // Handles one message from the peer with routing id `peer`. `frames` are
-  // the frames after the routing id, at most max_frames of them; `count` is
-  // how many the message had (more than frames.size() means malformed).
-  // Payload frames may be moved out of `frames`. Never throws for bad input:
-  // it is answered or dropped and counted.
-  void on_message(std::string_view peer, std::span<zmq::message_t> frames, std::size_t count, time_point now);
+  // Handles one message from `from` (routing id, and with CURVE on the
+  // role and name of its key). `frames` are the frames after the routing
+  // id, at most max_frames of them; `count` is how many the message had
+  // (more than frames.size() means malformed). Payload frames may be moved
+  // out of `frames`. Never throws for bad input: it is answered or dropped
+  // and counted. A command the sender's role or key may not send is
+  // dropped, counted in `refused` and logged; it changes no routing.
+  void on_message(const peer& from, std::span<zmq::message_t> frames, std::size_t count, time_point now);
+  // The same from a peer with every role (CURVE off).
+  void on_message(std::string_view id, std::span<zmq::message_t> frames, std::size_t count, time_point now) {
+    on_message(peer{id, peer_role::any, {}}, frames, count, now);
+  }
+
+  // The name policy for READY and REQUEST (null: every name allowed). It
+  // governs registrations and requests from then on.
+  void set_name_policy(std::shared_ptr<const name_policy> policy) { policy_ = std::move(policy); }
+  // Where refusals are logged, one line each (at most one per key per
+  // second, with a count of those left out). Default: nowhere.
+  void set_log(std::function<void(const std::string&)> log) { log_ = std::move(log); }
+  // Counts a CURVE handshake the ZAP handler refused (stats).
+  void note_refused_handshake() { ++count_.refused_handshakes; }
 
   // Ends requests whose deadline passed, and sends heartbeats and declares
   // silent workers dead when their time has come. Call it at next_wakeup()
@@ -107,6 +128,7 @@ class broker_core {
     bool in_use = false;
     bool draining = false;  // said DISCONNECT: no new work, finishing what it holds
     std::string identity;
+    std::string key;  // name of the key that registered it (CURVE); only it may speak for it
     std::string name;
     std::uint64_t pid = 0;
     std::uint32_t credits = 0;
@@ -158,8 +180,8 @@ class broker_core {
     std::string client;  // routing id: short, fits the small-string buffer
     actor_entry* actor = nullptr;
     time_point deadline;
-    zmq::message_t meta;  // the client's meta frame
-    zmq::message_t args;  // forwarded to the worker untouched
+    zmq::message_t meta;         // the client's meta frame
+    zmq::message_t args;         // forwarded to the worker untouched
     std::size_t args_bytes = 0;  // its size, counted against the worker's byte budget while in flight
     std::uint16_t address_at = 0, address_size = 0, name_size = 0, method_at = 0, method_size = 0;
 
@@ -172,7 +194,9 @@ class broker_core {
   };
 
   // ---- core.cpp: screening, requests, replies, deadlines ----
-  void on_request(std::string_view client, zmq::message_t& meta_frame, zmq::message_t& args, time_point now);
+  void on_request(const peer& from, zmq::message_t& meta_frame, zmq::message_t& args, time_point now);
+  // Counts and logs a refused command; it is dropped.
+  void refuse_command(const peer& from, std::string_view what, time_point now);
   void accept_request(std::string_view client, const protocol::request_meta& meta,
                       const protocol::address_parts& parts, actor_entry& actor, zmq::message_t& meta_frame,
                       zmq::message_t& args, time_point now);
@@ -200,7 +224,7 @@ class broker_core {
 
   // ---- workers.cpp ----
   actor_entry& actor_named(std::string_view name);
-  void on_ready(std::string_view identity, const zmq::message_t& body, time_point now);
+  void on_ready(const peer& from, const zmq::message_t& body, time_point now);
   void acknowledge_ready(std::string_view identity);
   void refuse_ready(std::string_view identity, std::string_view why, time_point now);
   std::uint32_t add_worker(std::string_view identity);
@@ -208,13 +232,13 @@ class broker_core {
   void detach_from_actors(std::uint32_t wi);
   void forget_keys(std::uint32_t wi, const std::vector<actor_entry*>& actors);
   void remove_worker(std::uint32_t wi, time_point now);
-  void on_heartbeat_for(std::string_view sender, const zmq::message_t& named, time_point now);
+  void on_heartbeat_for(const peer& sender, const zmq::message_t& named, time_point now);
   void on_worker_disconnect(std::uint32_t wi, time_point now);
   void send_heartbeats(time_point now);
   void send_command(std::string_view to, protocol::command c) { out_.push(to, c); }
 
   // ---- management.cpp: the `$broker` actor ----
-  void on_management(std::string_view client, const protocol::request_meta& meta, time_point now);
+  void on_management(const peer& client, const protocol::request_meta& meta, time_point now);
 
   broker_options opt_;
   outbox out_;
@@ -237,6 +261,15 @@ class broker_core {
   std::size_t queued_ = 0, in_flight_ = 0;
 
   std::string meta_buf_;  // reused while encoding
+
+  // ---- roles and keys (CURVE on) ----
+  std::shared_ptr<const name_policy> policy_;
+  std::function<void(const std::string&)> log_;
+  struct refusal_log {
+    time_point last;
+    std::uint64_t left_out = 0;
+  };
+  string_map<refusal_log> refusals_;  // by key name: bounded by the keys the broker accepts
 };
 
 }  // namespace troupe

@@ -17,8 +17,11 @@ void pack_entry(packer& pk, std::string_view key, const V& value) {
 
 }  // namespace
 
-void broker_core::on_management(std::string_view client, const protocol::request_meta& meta, time_point now) {
+void broker_core::on_management(const peer& from, const protocol::request_meta& meta, time_point now) {
+  const std::string_view client = from.id;
   if (meta.is_tell()) return;
+  // Process ids and key names are for admins (with CURVE off, everyone).
+  const bool admin = has_role(from.role, peer_role::admin);
   msgpack::sbuffer out;
   packer pk(out);
   auto pack_actors = [&] {
@@ -40,10 +43,12 @@ void broker_core::on_management(std::string_view client, const protocol::request
     pk.pack_array(static_cast<std::uint32_t>(live_workers()));
     for (const auto& w : workers_) {
       if (!w.in_use) continue;
-      pk.pack_map(8);
+      const bool show_key = admin && !w.key.empty();
+      pk.pack_map(7 + (admin ? 1 : 0) + (show_key ? 1 : 0));
       pack_entry(pk, "name", w.name);
       pack_entry(pk, "keys", w.keys);
-      pack_entry(pk, "pid", w.pid);
+      if (admin) pack_entry(pk, "pid", w.pid);
+      if (show_key) pack_entry(pk, "key", w.key);
       pack_entry(pk, "credits", w.credits);
       pack_entry(pk, "in_flight", w.in_flight);
       pack_entry(pk, "queued", w.keyed_queue.size());
@@ -54,7 +59,7 @@ void broker_core::on_management(std::string_view client, const protocol::request
     }
   } else if (meta.method == "stats") {
     const auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(now - started_).count();
-    pk.pack_map(14);
+    pk.pack_map(16);
     pack_entry(pk, "uptime_ms", static_cast<std::uint64_t>(uptime));
     pack_entry(pk, "workers", live_workers());
     pk.pack(std::string_view("actors"));
@@ -70,6 +75,8 @@ void broker_core::on_management(std::string_view client, const protocol::request
     pack_entry(pk, "deadline_exceeded", count_.deadline_exceeded);
     pack_entry(pk, "worker_lost", count_.worker_lost);
     pack_entry(pk, "unknown_actor", count_.unknown_actor);
+    pack_entry(pk, "refused", count_.refused);
+    pack_entry(pk, "refused_handshakes", count_.refused_handshakes);
   } else {
     return reply_error(client, meta.id, protocol::status::unknown_method,
                        "$broker has no method '" + std::string(meta.method) + "'");

@@ -20,13 +20,31 @@ broker_core::actor_entry& broker_core::actor_named(std::string_view name) {
   return *it->second;
 }
 
-void broker_core::on_ready(std::string_view identity, const zmq::message_t& body, time_point now) {
+void broker_core::on_ready(const peer& from, const zmq::message_t& body, time_point now) {
+  const std::string_view identity = from.id;
   std::string why;
   auto info = protocol::decode_ready(body.data(), body.size(), &why);
   if (!info) return refuse_ready(identity, why, now);
   const auto known = worker_by_identity_.find(identity);
+  if (known != worker_by_identity_.end() && workers_[known->second].key != from.key_name)
+    return refuse_command(from, "READY for a worker registered by another key", now);
+  if (policy_) {
+    for (const auto& name : info->actors) {
+      if (policy_->may_register(from.key_name, name)) continue;
+      // Refused, and told why (a worker key knows what it asked for): the
+      // worker stops with the reason rather than retrying.
+      const auto reason = "key '" + std::string(from.key_name) + "' may not register actor '" + name +
+                          "' (the broker's name policy)";
+      refuse_command(from, "READY: " + reason, now);
+      auto& m = out_.push(identity, command::disconnect);
+      protocol::encode_str(m.meta, reason);
+      if (known != worker_by_identity_.end()) remove_worker(known->second, now);
+      return;
+    }
+  }
   const auto wi = known != worker_by_identity_.end() ? known->second : add_worker(identity);
   auto& w = workers_[wi];
+  w.key.assign(from.key_name);
   // A second READY replaces the names hosted. Keys of names it no longer
   // hosts must not stay placed on it: they are released, and requests
   // waiting here for them are routed again.
@@ -168,15 +186,21 @@ void broker_core::remove_worker(std::uint32_t wi, time_point now) {
 // A HEARTBEAT from a worker's heartbeat socket names the worker's work
 // socket. It is answered on the socket it came from, so the worker knows
 // we are alive; DISCONNECT there says we do not know that worker.
-void broker_core::on_heartbeat_for(std::string_view sender, const zmq::message_t& named, time_point now) {
+//
+// Only the key that registered a worker may keep it alive. A heartbeat from
+// another key is answered exactly as one naming an unknown routing id, so
+// the answer does not tell that key which routing ids exist.
+void broker_core::on_heartbeat_for(const peer& sender, const zmq::message_t& named, time_point now) {
   const std::string_view worker_id(static_cast<const char*>(named.data()), named.size());
   const auto it = worker_by_identity_.find(worker_id);
-  if (it == worker_by_identity_.end()) {
-    send_command(sender, command::disconnect);
+  if (it == worker_by_identity_.end() || workers_[it->second].key != sender.key_name) {
+    if (it != worker_by_identity_.end())
+      refuse_command(sender, "a heartbeat for a worker registered by another key", now);
+    send_command(sender.id, command::disconnect);
     return;
   }
   workers_[it->second].last_seen = now;
-  send_command(sender, command::heartbeat);
+  send_command(sender.id, command::heartbeat);
 }
 
 void broker_core::on_worker_disconnect(std::uint32_t wi, time_point now) {

@@ -45,10 +45,13 @@ std::size_t receive_routed(zmq::socket_t& socket, zmq::message_t& peer, std::spa
 // Sends a command with no body (HEARTBEAT, DISCONNECT), a command with one
 // body frame (READY info, HEARTBEAT worker), or one with `meta` and a
 // payload (REQUEST args, REPLY value). The payload is moved out of
-// `payload` without copying its bytes. Throws zmq::error_t.
-void send(zmq::socket_t& socket, protocol::command c);
-void send(zmq::socket_t& socket, protocol::command c, std::string_view body);
-void send(zmq::socket_t& socket, protocol::command c, std::string_view meta, zmq::const_buffer payload);
+// `payload` without copying its bytes. Never blocks: returns false, having
+// sent nothing, when the DEALER has no connection to queue the message on
+// (ZeroMQ drops the connection for good after a refused CURVE handshake;
+// with no high-water mark that is the only case). Throws zmq::error_t.
+bool send(zmq::socket_t& socket, protocol::command c);
+bool send(zmq::socket_t& socket, protocol::command c, std::string_view body);
+bool send(zmq::socket_t& socket, protocol::command c, std::string_view meta, zmq::const_buffer payload);
 
 // The broker's sends: the same, addressed to the peer with routing id `to`.
 // `payload` may be null for commands with at most one body frame (`meta`
