@@ -135,5 +135,55 @@ TEST(DeadlineHeap, RandomisedAgainstAnOrderedSet) {
   }
 }
 
+// What the broker does: deadlines mostly in arrival order (one timeout,
+// the clock moving on), some shorter or longer, most ending near the front,
+// some anywhere; checked against an ordered set, through compactions.
+TEST(DeadlineHeap, MostlyInOrderAgainstAnOrderedSet) {
+  std::mt19937 rng(777);
+  deadline_heap<tp> h;
+  std::set<std::pair<int, std::uint32_t>> reference;  // (deadline, index)
+  std::vector<int> deadline_of(3000, -1);
+  std::vector<std::uint32_t> held;  // in push order, some already gone
+  int now = 0;
+  auto forget = [&](std::uint32_t index) {
+    if (deadline_of[index] >= 0) reference.erase({deadline_of[index], index});
+    deadline_of[index] = -1;
+  };
+  for (int step = 0; step < 200000; ++step) {
+    const auto r = rng() % 100;
+    if (r < 45 || reference.empty()) {  // a new request
+      now += static_cast<int>(rng() % 3);
+      std::uint32_t index = static_cast<std::uint32_t>(rng() % 3000);
+      const int d = now + (rng() % 10 == 0 ? static_cast<int>(rng() % 2000) : 1000);
+      forget(index);
+      deadline_of[index] = d;
+      reference.insert({d, index});
+      h.push(index, at(d));
+      held.push_back(index);
+    } else if (r < 90) {  // ends near the front
+      const auto k = std::min<std::size_t>(held.size() - 1, rng() % 4);
+      const auto index = held[k];
+      held.erase(held.begin() + static_cast<std::ptrdiff_t>(k));
+      forget(index);
+      h.erase(index);
+    } else if (r < 97) {  // ends anywhere
+      const auto index = static_cast<std::uint32_t>(rng() % 3000);
+      forget(index);
+      h.erase(index);
+    } else {  // its deadline passes
+      ASSERT_EQ(h.top_deadline(), at(reference.begin()->first));
+      const auto top = h.top_index();
+      ASSERT_EQ(deadline_of[top], reference.begin()->first);
+      forget(top);
+      h.pop();
+    }
+    if (held.size() > 4000) held.erase(held.begin(), held.begin() + 1000);
+    ASSERT_EQ(h.size(), reference.size());
+    if (!reference.empty()) {
+      ASSERT_EQ(h.top_deadline(), at(reference.begin()->first));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace troupe
