@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <zmq.hpp>
@@ -50,6 +51,14 @@ class worker_runtime {
       : opt_(opt), types_(types), handler_(types, opt.limits) {}
 
   int run() {
+    if (opt_.curve.enabled()) {
+      try {
+        credentials_ = curve::load(opt_.curve);
+      } catch (const curve::key_error& e) {
+        log_line(opt_, std::string("error: ") + e.what());
+        return 1;
+      }
+    }
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
@@ -84,6 +93,7 @@ class worker_runtime {
     std::string id = new_routing_id();
     work_ = zmq::socket_t(ctx_, zmq::socket_type::dealer);
     wire::configure_dealer(work_, opt_.limits);
+    if (credentials_) curve::configure_client(work_, *credentials_);
     work_.set(zmq::sockopt::routing_id, id);
     work_.connect(opt_.broker);
     {
@@ -184,7 +194,12 @@ class worker_runtime {
     if (registered_ || warned_unanswered_ || phase_ != phase::serving) return;
     if (clock::now() - registering_since_ < heartbeat() * liveness_.load()) return;
     warned_unanswered_ = true;
-    log_line(opt_, "no broker answering at " + opt_.broker + " yet; still trying");
+    std::string why;
+    {
+      std::lock_guard lock(id_mu_);
+      why = unreachable_why_;
+    }
+    log_line(opt_, (why.empty() ? "no broker answering at " + opt_.broker : why) + " yet; still trying");
   }
 
   std::chrono::milliseconds heartbeat() const { return std::chrono::milliseconds(heartbeat_ms_.load()); }
@@ -230,13 +245,20 @@ class worker_runtime {
 
   void heartbeat_loop() {
     zmq::context_t ctx(1);
+    zmq::socket_t hb;
+    // Its handshakes say why the broker is silent, if it is: a refused key
+    // reads differently from no broker at all. Both sockets use the same
+    // keys, so what holds for this one holds for the work socket.
+    std::optional<curve::handshake_monitor> monitor;
     auto open = [&] {
-      zmq::socket_t s(ctx, zmq::socket_type::dealer);
-      wire::configure_dealer(s, opt_.limits);
-      s.connect(opt_.broker);
-      return s;
+      monitor.reset();
+      hb = zmq::socket_t(ctx, zmq::socket_type::dealer);
+      wire::configure_dealer(hb, opt_.limits);
+      if (credentials_) curve::configure_client(hb, *credentials_);
+      monitor.emplace(ctx, hb, opt_.broker, credentials_.has_value());
+      hb.connect(opt_.broker);
     };
-    zmq::socket_t hb = open();
+    open();
     auto last_heard = clock::now();
     // The first beat waits an interval: sent at once it can overtake the
     // work socket's READY (another connection) and get a needless DISCONNECT.
@@ -262,13 +284,18 @@ class worker_runtime {
         if (protocol::parse_header(frames[0].data(), frames[0].size()) == command::disconnect)
           reregister_ = true;
       }
+      if (monitor->poll()) {
+        std::lock_guard lock(id_mu_);
+        unreachable_why_ = monitor->state().failing() ? monitor->why_unreachable() : std::string();
+      }
       // The broker's settings, once it has acknowledged us (until then our own).
       if (clock::now() - last_heard > heartbeat() * liveness_.load()) {
         reconnect_ = true;  // the main thread reconnects the work socket when it can
-        hb = open();
+        open();
         last_heard = clock::now();
       }
     }
+    monitor.reset();
   }
 
   const worker_options& opt_;
@@ -294,8 +321,10 @@ class worker_runtime {
   // become the broker's when it acknowledges READY.
   std::atomic<std::int64_t> heartbeat_ms_{opt_.heartbeat.count()};
   std::atomic<int> liveness_{opt_.liveness};
+  std::optional<curve::client_credentials> credentials_;  // CURVE on; set before the threads start
   std::mutex id_mu_;
-  std::string work_id_;  // guarded by id_mu_
+  std::string work_id_;          // guarded by id_mu_
+  std::string unreachable_why_;  // guarded by id_mu_: why the last handshake failed, if it did
   std::atomic<bool> stop_heartbeats_{false};
   std::atomic<bool> reconnect_{false};
   std::atomic<bool> reregister_{false};
@@ -342,6 +371,11 @@ int worker_main(int argc, char** argv, const registry& types) {
   app.add_option("--stop-timeout-ms", stop_timeout_ms, "supervisor: SIGKILL workers that take longer to stop")
       ->capture_default_str();
   app.add_flag("--list", list, "print the actors and methods this executable hosts, then exit");
+  opt.curve = curve::client_keys::from_environment();
+  app.add_option("--curve-secret", opt.curve.secret_file,
+                 "CURVE: this worker's secret key file (default: $TROUPE_CURVE_SECRET)");
+  app.add_option("--broker-key", opt.curve.broker_key_file,
+                 "CURVE: the broker's public key file (default: $TROUPE_BROKER_KEY)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -359,6 +393,16 @@ int worker_main(int argc, char** argv, const registry& types) {
                  "troupe: error: no actors are registered in this executable; compile the actor "
                  "sources into it (troupe_add_worker) rather than through a static library\n");
     return 2;
+  }
+  if (!list && opt.curve.enabled()) {
+    // Checked here too, so that a supervisor stops at once rather than
+    // restarting workers that cannot start.
+    try {
+      curve::load(opt.curve);
+    } catch (const curve::key_error& e) {
+      std::fprintf(stderr, "troupe: error: %s\n", e.what());
+      return 1;
+    }
   }
   if (list) {
     for (const auto& t : types.types()) {

@@ -14,6 +14,7 @@
 #include "json_msgpack.hpp"
 #include "troupe/broker.hpp"
 #include "troupe/client.hpp"
+#include "troupe/curve.hpp"
 
 namespace {
 
@@ -22,6 +23,11 @@ using clock_type = std::chrono::steady_clock;
 
 std::atomic<bool> stop_requested{false};
 extern "C" void on_stop_signal(int) { stop_requested = true; }
+// SIGHUP: the serving broker reads its key directories and name policy again.
+std::atomic<broker*> reload_target{nullptr};
+extern "C" void on_reload_signal(int) {
+  if (auto* b = reload_target.load()) b->request_reload();
+}
 
 int run_broker(const broker_options& opt) {
   struct sigaction sa {};
@@ -29,8 +35,16 @@ int run_broker(const broker_options& opt) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  struct sigaction hup {};
+  hup.sa_handler = on_reload_signal;
+  sigemptyset(&hup.sa_mask);
+  sigaction(SIGHUP, &hup, nullptr);
   try {
     broker b(opt);
+    reload_target = &b;
+    struct reset_target {
+      ~reset_target() { reload_target = nullptr; }
+    } reset;
     // Tests and scripts read this line to learn the port of a `:*` endpoint.
     std::printf("troupe broker listening on %s\n", b.endpoint().c_str());
     std::fflush(stdout);
@@ -81,6 +95,19 @@ int call(const std::string& endpoint, int timeout_ms, const std::string& address
     std::printf("%s\n", cli::msgpack_to_json(reply.value).dump().c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: the result is not valid msgpack: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
+
+int keygen(const std::string& dir, const std::string& name) {
+  try {
+    const auto [public_path, secret_path] = curve::write_key_pair(dir, name);
+    const auto cert = curve::read_certificate(public_path, false);
+    std::printf("public key %s\nsecret key %s (keep it; give the public one to the broker)\n%s\n",
+                public_path.c_str(), secret_path.c_str(), cert.public_key.c_str());
+  } catch (const curve::key_error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
   }
   return 0;
@@ -211,6 +238,20 @@ int main(int argc, char** argv) {
   broker_cmd->add_option("--default-timeout-ms", default_timeout_ms, "timeout of requests that give none")
       ->check(CLI::Range(1, 86400000))
       ->capture_default_str();
+  // CURVE (docs/security.md). Not read from the environment: the
+  // TROUPE_CURVE_* variables are a client's or a worker's keys.
+  broker_cmd->add_option("--curve-secret", bopt.curve_secret,
+                         "CURVE: the broker's secret key file; encrypts and authenticates every connection");
+  broker_cmd->add_option("--workers-keys", bopt.workers_keys,
+                         "CURVE: directory of worker public keys (*.key)");
+  broker_cmd->add_option("--clients-keys", bopt.clients_keys,
+                         "CURVE: directory of client public keys (*.key)");
+  broker_cmd->add_option("--admins-keys", bopt.admins_keys,
+                         "CURVE: directory of admin public keys; without it every client may manage");
+  broker_cmd->add_option("--name-policy", bopt.name_policy,
+                         "CURVE: file saying which names each key may register or call");
+  broker_cmd->add_flag("--insecure", bopt.insecure,
+                       "allow plaintext on an endpoint other hosts can reach (not loopback or ipc)");
 
   std::string endpoint = default_endpoint;
   int timeout_ms = 30000;
@@ -231,6 +272,12 @@ int main(int argc, char** argv) {
   stats_cmd->add_option("--broker", endpoint, "broker endpoint")->capture_default_str();
   stats_cmd->add_option("--timeout-ms", timeout_ms, "give up after this long")
       ->check(CLI::Range(1, 86400000));
+
+  std::string keygen_dir, keygen_name;
+  auto* keygen_cmd = app.add_subcommand(
+      "keygen", "write a new CURVE key pair: DIR/NAME.key (public) and DIR/NAME.key_secret (secret, 0600)");
+  keygen_cmd->add_option("--out", keygen_dir, "directory to write to (created if missing)")->required();
+  keygen_cmd->add_option("name", keygen_name, "the key's name, e.g. squares-pool")->required();
 
   bench_settings bs;
   auto* bench_cmd =
@@ -269,6 +316,7 @@ int main(int argc, char** argv) {
       bopt.default_timeout = std::chrono::milliseconds(default_timeout_ms);
       return run_broker(bopt);
     }
+    if (keygen_cmd->parsed()) return keygen(keygen_dir, keygen_name);
     if (call_cmd->parsed()) return call(endpoint, timeout_ms, address, method, call_cmd->remaining());
     if (stats_cmd->parsed())
       return call(endpoint, timeout_ms, std::string(protocol::management_actor), "stats", {});

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <string>
 
+#include "troupe/curve.hpp"
 #include "troupe/protocol.hpp"
 #include "troupe/registry.hpp"
 
@@ -28,6 +29,10 @@ struct worker_options {
   int liveness = 3;                           // heartbeats missed before the broker is presumed gone
   std::chrono::milliseconds stop_timeout{10000};  // supervisor: SIGKILL after this
   protocol::limits limits;                        // bounds for decoding arguments
+  // CURVE key files, for both of a worker's sockets (docs/security.md); both
+  // empty: plaintext. worker_main: --curve-secret, --broker-key, by default
+  // $TROUPE_CURVE_SECRET and $TROUPE_BROKER_KEY.
+  curve::client_keys curve;
 };
 
 // Parses the command line (see --help) and runs a worker, or a supervised
