@@ -68,11 +68,18 @@ struct held_request {
 };
 
 struct worker_model {
-  bool registered = false;  // since its READY, until `$broker workers` no longer lists it
-  bool draining = false;    // said DISCONNECT while registered
-  std::uint64_t credits = 0;
-  std::set<std::string, std::less<>> hosts;
+  bool registered = false;    // since its READY was applied, until `$broker workers` no longer lists it
+  bool draining = false;      // said DISCONNECT while registered
+  std::uint64_t credits = 0;  // as the broker applied them (it may cap what was asked)
+  std::set<std::string, std::less<>> hosts;    // its latest applied READY's names
   std::map<std::uint64_t, held_request> held;  // REQUESTs sent to it, not yet replied (this registration)
+};
+
+// A READY that decoded, before `$broker workers` says whether it was applied.
+struct pending_ready {
+  std::size_t peer;
+  std::set<std::string, std::less<>> actors;
+  std::uint64_t credits;
 };
 
 // A worker's reply the broker accepted; it must reach the client as it was.
@@ -229,16 +236,10 @@ class harness {
           info->name = peers[p];
           troupe::protocol::encode_ready(frames[1], *info);
         }
-        w.registered = true;
-        w.draining = false;
-        w.credits = info->credits;
-        w.hosts = std::set<std::string, std::less<>>(info->actors.begin(), info->actors.end());
+        // The broker may refuse a READY that decodes (bounds, policy):
+        // whether it was applied is read from `$broker workers` after the step.
         names_registered_.insert(info->actors.begin(), info->actors.end());
-        // Keys of names it no longer hosts are released (finding 2).
-        for (auto it = placement_.begin(); it != placement_.end();) {
-          const auto name = it->first.substr(0, it->first.find('/'));
-          it = it->second == p && !w.hosts.contains(name) ? placement_.erase(it) : std::next(it);
-        }
+        pending_ready_ = pending_ready{p, {info->actors.begin(), info->actors.end()}, info->credits};
       }
     } else if (cmd == command::reply && count == 3 && kept == 3 && w.registered) {
       const auto meta = troupe::protocol::decode_reply_meta(frames[1].data(), frames[1].size());
@@ -254,12 +255,11 @@ class harness {
             expected = expected_reply{a.client, a.id, std::string(meta->status_text), frames[2]};
         }
       }
-    } else if (cmd == command::disconnect && w.registered) {
-      // Open finding (docs/testing.md, "Open findings"): DISCONNECT has no
-      // body, so one with body frames is malformed and should be dropped,
-      // but the broker takes it as a DISCONNECT. Modelled as it is until
-      // fixed (then `count == 1` belongs here again).
-      w.draining = true;
+    } else if (cmd == command::disconnect && count == 1 && w.registered) {
+      w.draining = true;  // with a body, DISCONNECT speaks for another worker and removes it
+    } else if (cmd == command::release && w.registered) {
+      // The worker passivated some keys: the broker may place them anew.
+      std::erase_if(placement_, [&](const auto& kv) { return kv.second == p; });
     }
 
     std::vector<zmq::message_t> msg;
@@ -282,6 +282,8 @@ class harness {
       trace("out", m.to, {std::string(1, static_cast<char>(m.command)), m.meta, payload});
       if (m.command == command::reply) on_reply(m.to, m.meta, m.has_payload, payload, expected);
       if (m.command == command::request) on_request(m.to, m.meta, m.has_payload, payload);
+      if (m.command == command::ready && pending_ready_ && m.to == peers[pending_ready_->peer])
+        ready_acked_ = true;
       FUZZ_CHECK(peer_index(m.to) < peer_count || m.to.starts_with("hb-"),
                  "a message to a stranger: " + m.to);
     }
@@ -331,11 +333,19 @@ class harness {
     const auto parts = troupe::protocol::split_address(meta->address);
     FUZZ_CHECK(parts.has_value() && troupe::protocol::valid_method_name(meta->method),
                "a malformed REQUEST forwarded");
-    FUZZ_CHECK(w.registered, "a REQUEST to a peer that is no worker: " + to);
-    FUZZ_CHECK(w.hosts.contains(parts->name),
+    // The worker as the broker lists it after this step (a READY in this
+    // step may have registered it), or as it was before if the step
+    // removed it.
+    const auto listed = listed_.find(to);
+    const bool registered = listed != listed_.end() || w.registered;
+    const auto& hosts = listed != listed_.end() ? listed->second.actors : w.hosts;
+    const bool draining = listed != listed_.end() ? listed->second.draining : w.draining;
+    const auto credits = listed != listed_.end() ? listed->second.credits : w.credits;
+    FUZZ_CHECK(registered, "a REQUEST to a peer that is no worker: " + to);
+    FUZZ_CHECK(hosts.contains(parts->name),
                "a REQUEST for '" + std::string(meta->address) + "' to " + to + ", which does not host it");
-    FUZZ_CHECK(!w.draining, "a REQUEST to a worker that said DISCONNECT");
-    FUZZ_CHECK(w.held.size() < w.credits, "a REQUEST beyond the worker's credits");
+    FUZZ_CHECK(!draining, "a REQUEST to a worker that said DISCONNECT");
+    FUZZ_CHECK(w.held.size() < credits, "a REQUEST beyond the worker's credits");
     FUZZ_CHECK(meta->timeout_ms >= 1 && meta->id != 0 && (meta->flags & ~troupe::protocol::flag_tell) == 0);
     FUZZ_CHECK(!w.held.contains(meta->id), "a broker id reused while held");
     held_request h;
@@ -352,9 +362,11 @@ class harness {
     if (!parts->key.empty()) {
       const auto it = placement_.find(h.address);
       if (it != placement_.end() && it->second != p) {
-        const auto& before = model_[it->second];
+        // Legitimate only if its worker is gone or no longer hosts the name
+        // after this step (a READY in the same step may have dropped it).
+        const auto q = listed_.find(peers[it->second]);
         FUZZ_CHECK(
-            !(before.registered && lives(it->second) && before.hosts.contains(parts->name)),
+            q == listed_.end() || !q->second.actors.contains(parts->name),
             "key '" + h.address + "' moved from " + peers[it->second] + " to " + to + " while it lives");
       }
       placement_[h.address] = p;
@@ -373,6 +385,7 @@ class harness {
   struct listed_worker {
     std::uint64_t in_flight = 0, credits = 0;
     bool draining = false;
+    std::set<std::string, std::less<>> actors;
   };
 
   // Asks `$broker workers`; the answer is taken out of the outbox, which
@@ -414,15 +427,17 @@ class harness {
       w.in_flight = fields.at("in_flight").as<std::uint64_t>();
       w.credits = fields.at("credits").as<std::uint64_t>();
       w.draining = fields.at("state").as<std::string>() == "draining";
+      for (const auto& name : fields.at("actors").as<std::vector<std::string>>()) w.actors.insert(name);
     }
     return listed;
   }
 
-  bool lives(std::size_t p) const { return listed_.contains(peers[p]); }
-
   // Compares the listing with the model; a worker no longer listed has been
   // removed, which must have answered every ask it held.
   void apply_listing() {
+    if (pending_ready_) apply_ready(*pending_ready_);
+    pending_ready_.reset();
+    ready_acked_ = false;
     for (std::size_t p = 0; p < peer_count; ++p) {
       auto& w = model_[p];
       const auto it = listed_.find(peers[p]);
@@ -436,6 +451,28 @@ class harness {
                      " in flight, the worker holds " + std::to_string(w.held.size()));
       FUZZ_CHECK(it->second.credits == w.credits, peers[p] + ": credits differ");
       FUZZ_CHECK(it->second.draining == w.draining, peers[p] + ": draining state differs");
+    }
+  }
+
+  // A READY that decoded: applied if the broker now lists exactly its names
+  // for the worker (it must be, if the broker acknowledged it).
+  void apply_ready(const pending_ready& r) {
+    const auto it = listed_.find(peers[r.peer]);
+    const bool applied = it != listed_.end() && it->second.actors == r.actors;
+    if (ready_acked_)
+      FUZZ_CHECK(applied, "an acknowledged READY is not what `$broker workers` lists for " + peers[r.peer]);
+    if (!applied) return;
+    FUZZ_CHECK(it->second.credits >= 1 && it->second.credits <= r.credits,
+               peers[r.peer] + " got more credits than it asked for");
+    auto& w = model_[r.peer];
+    w.registered = true;
+    w.draining = false;
+    w.credits = it->second.credits;
+    w.hosts = r.actors;
+    // Keys of names it no longer hosts are released (finding 2).
+    for (auto k = placement_.begin(); k != placement_.end();) {
+      const auto name = k->first.substr(0, k->first.find('/'));
+      k = k->second == r.peer && !w.hosts.contains(name) ? placement_.erase(k) : std::next(k);
     }
   }
 
@@ -459,6 +496,8 @@ class harness {
   std::set<std::string> names_registered_, keys_asked_;
   std::uint64_t admin_asks_ = 0;
   std::map<std::string, listed_worker> listed_;  // `$broker workers` after the current step
+  std::optional<pending_ready> pending_ready_;   // a READY of this step that decoded
+  bool ready_acked_ = false;                     // and the broker acknowledged it
 };
 
 // ---- input -> steps ----------------------------------------------------------

@@ -116,7 +116,7 @@ def call(address, method, args=None, int_arg=None):
 
 
 def mp_len(s):
-    b = s.encode()
+    b = s.encode() if isinstance(s, str) else s
     return bytes([len(b)]) + b
 
 
@@ -211,6 +211,16 @@ def regressions():
     write("regressions", "json_msgpack", "issue16-3-nested-map-keys", b"\x00" + value)
 
     # 4. The example actors overflow silently.
+    # A DISCONNECT with a body frame from a worker holding a request is no graceful DISCONNECT:
+    # the worker must not be left draining (the body names another worker; here none).
+    disconnect_with_body = step(9) + bytes([2, 1, 5]) + u16(1) + b"x" + bytes([4])
+    write("regressions", "broker_core", "disconnect-with-body-is-not-graceful",
+          b"\x03" + ready(0, 0b1) + ask(0, 0, 0) + disconnect_with_body)
+
+    # Error messages echo the caller's bytes; they must still be UTF-8 (a protocol str).
+    write("regressions", "dispatch", "error-message-not-utf8", call("echo", "fail", b"\x91" + mp_str(b"\xff\xfe")))
+    write("regressions", "dispatch", "method-not-utf8", call("squares", b"cu\x00\xff", b"\x90"))
+
     write("regressions", "dispatch", "issue16-4-square-overflow", call("squares", "square", int_arg=3037000500))
     write("regressions", "dispatch", "issue16-4-counter-overflow",
           call("counter/x", "add", int_arg=4611686018427387904) * 2)
@@ -225,12 +235,6 @@ def open_findings():
     # A READY without `name` decodes; encode_ready then writes "name": "", which decode_ready refuses.
     write("open", "ready", "ready-without-name-round-trip",
           mp_map_header(2) + mp_str("credits") + b"\x01" + mp_str("actors") + b"\x91" + mp_str("squares"))
-    # echo.fail with a str that is not UTF-8: the actor_error's message carries the bytes as they are.
-    write("open", "dispatch", "error-message-not-utf8", call("echo", "fail", b"\x91" + mp_str(b"\xff\xfe")))
-    # A DISCONNECT with a body frame (malformed) from a worker holding a request: the broker drains it.
-    disconnect_with_body = step(9) + bytes([2, 1, 5]) + u16(1) + b"x" + bytes([4])
-    write("open", "broker_core", "disconnect-with-body-frame",
-          b"\x03" + ready(0, 0b1) + ask(0, 0, 0) + disconnect_with_body)
 
 
 if __name__ == "__main__":
