@@ -1,9 +1,15 @@
 """asyncio client: :class:`AsyncClient`.
 
-One socket and one background reader task serve any number of concurrent
-calls; replies are matched to their callers by correlation id. An
-AsyncClient belongs to the event loop it is first used in and is not
-thread-safe.
+One socket serves any number of concurrent calls; replies are matched to
+their callers by correlation id. An AsyncClient belongs to the event loop it
+is first used in and is not thread-safe.
+
+How it stays cheap: the socket is a plain ZeroMQ socket whose file
+descriptor is registered with the event loop (``add_reader``). An ask packs
+and sends its request at once and waits on one future; whenever the socket
+may have something, one callback reads every waiting reply and resolves the
+futures. No task, timer or extra future is made per call: one sweep every
+100 ms ends the calls whose time is up.
 """
 
 from __future__ import annotations
@@ -12,13 +18,19 @@ import asyncio
 import itertools
 from typing import Any, Iterable, Sequence
 
+import msgpack
 import zmq
-import zmq.asyncio
 
 from . import protocol as p
 from .client import (DEFAULT_GRACE, DEFAULT_TIMEOUT, DEFAULT_WINDOW, args_of,
-                     configure_socket, default_endpoint, timeout_to_ms)
+                     configure_socket, default_endpoint, fast_send, reply_reader, timeout_to_ms, _poller)
 from .errors import DeadlineExceeded, TroupeError, error_for
+
+_REQUEST = p.header(p.Command.REQUEST)
+_OK = p.Status.OK.value
+_NOBLOCK, _SNDMORE = int(zmq.NOBLOCK), int(zmq.SNDMORE)
+_SWEEP = 0.1        # seconds between looks for calls whose time is up
+_DRAIN_BATCH = 512  # replies read per callback before letting other callbacks run
 
 
 class AsyncClient:
@@ -31,18 +43,28 @@ class AsyncClient:
     """
 
     def __init__(self, endpoint: str | None = None, timeout: float = DEFAULT_TIMEOUT, *,
-                 grace: float = DEFAULT_GRACE, context: zmq.asyncio.Context | None = None) -> None:
+                 grace: float = DEFAULT_GRACE, context: zmq.Context | None = None) -> None:
         self.endpoint = endpoint or default_endpoint()
         self.timeout = float(timeout)
-        timeout_to_ms(self.timeout)
+        self._timeout_ms = timeout_to_ms(self.timeout)
         self.grace = float(grace)
         self._ids = itertools.count(1)
-        self._ctx = context or zmq.asyncio.Context.instance()
-        self._sock: zmq.asyncio.Socket | None = self._ctx.socket(zmq.DEALER)
+        self._ctx = context or zmq.Context.instance()
+        # A plain socket, also from a zmq.asyncio.Context: the event loop
+        # watches its file descriptor directly.
+        self._sock: zmq.Socket | None = zmq.Socket(self._ctx, zmq.DEALER)
         configure_socket(self._sock)
         self._sock.connect(self.endpoint)
-        self._pending: dict[int, asyncio.Future[p.Reply]] = {}
-        self._reader: asyncio.Task[None] | None = None
+        self._send_frame = fast_send(self._sock)
+        self._read, self._waiting = reply_reader(self._sock)
+        self._ready = _poller(self._sock)
+        self._pack = msgpack.Packer().pack
+        # id -> (future or _Batch, deadline, timeout for an ask / index for a batch)
+        self._pending: dict[int, tuple[Any, float, Any]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._drain_soon = False
+        self._sweep_handle: asyncio.TimerHandle | None = None
+        self._sweep_at = 0.0
 
     async def ask(self, address: str, method: str, *args: Any, timeout: float | None = None) -> Any:
         """Call ``method`` on ``address`` and return its result."""
@@ -50,14 +72,14 @@ class AsyncClient:
 
     async def tell(self, address: str, method: str, *args: Any, timeout: float | None = None) -> None:
         """Send a one-way message; nothing comes back."""
+        loop = self._attach()
         t = self.timeout if timeout is None else timeout
-        frames = p.encode_request(next(self._ids), address, method, args,
-                                  flags=p.FLAG_TELL, timeout_ms=timeout_to_ms(t))
-        try:
-            async with asyncio.timeout(t + self.grace):
-                await self._socket().send_multipart(frames)
-        except TimeoutError:
-            raise DeadlineExceeded(f"could not send to {self.endpoint}") from None
+        tms = timeout_to_ms(t)
+        deadline = loop.time() + t + self.grace
+        id_ = next(self._ids)
+        meta, body = self._pack([id_, address, method, p.FLAG_TELL, tms]), self._pack(args)
+        if not self._send_now(meta, body):
+            await self._send_later(meta, body, deadline)
 
     async def map(self, address: str, method: str, items: Iterable[Any], *,
                   window: int = DEFAULT_WINDOW, timeout: float | None = None,
@@ -67,26 +89,14 @@ class AsyncClient:
         in flight, results in item order."""
         if window < 1:
             raise ValueError("window must be at least 1")
-        slots = asyncio.Semaphore(window)
-        stop = asyncio.Event()
-
-        async def one(item: Any) -> Any:
-            async with slots:
-                if stop.is_set():
-                    return None  # an earlier item failed; do not send more
-                try:
-                    return await self._ask(address, method, args_of(item), timeout)
-                except TroupeError as exc:
-                    if not return_exceptions:
-                        stop.set()
-                    return exc
-
-        results = await asyncio.gather(*(one(item) for item in items))
-        if not return_exceptions:
-            for r in results:
-                if isinstance(r, TroupeError):
-                    raise r
-        return list(results)
+        loop = self._attach()
+        t = self.timeout if timeout is None else timeout
+        batch = _Batch(self, loop, address, method, list(items), window, t, timeout_to_ms(t), return_exceptions)
+        batch.fill()
+        try:
+            return await batch.future
+        finally:
+            batch.stopped = True  # cancelled or ended: send nothing more
 
     async def ping(self) -> str:
         """``$broker.ping``."""
@@ -101,18 +111,21 @@ class AsyncClient:
         return await self.ask(p.BROKER_ACTOR, "workers")
 
     async def close(self) -> None:
-        """Stop the reader, fail calls in flight, close the socket. Idempotent."""
-        if self._reader is not None:
-            self._reader.cancel()
+        """Stop reading, fail calls in flight, close the socket. Idempotent."""
+        if self._sweep_handle is not None:
+            self._sweep_handle.cancel()
+            self._sweep_handle = None
+        if self._loop is not None and self._sock is not None:
             try:
-                await self._reader
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._reader = None
-        for fut in self._pending.values():
-            if not fut.done():
-                fut.set_exception(RuntimeError("AsyncClient closed"))
-        self._pending.clear()
+                self._loop.remove_reader(self._sock.FD)
+            except (ValueError, RuntimeError, zmq.ZMQError):
+                pass  # the loop is closing
+        pending, self._pending = self._pending, {}
+        for target, _, index in pending.values():
+            if isinstance(target, _Batch):
+                target.fail(index, RuntimeError("AsyncClient closed"))
+            elif not target.done():
+                target.set_exception(RuntimeError("AsyncClient closed"))
         if self._sock is not None:
             self._sock.close(linger=0)
             self._sock = None
@@ -125,41 +138,226 @@ class AsyncClient:
 
     # ------------------------------------------------------------ internals
 
-    def _socket(self) -> zmq.asyncio.Socket:
+    def _attach(self) -> asyncio.AbstractEventLoop:
+        """The running loop, which watches the socket from the first call on."""
         if self._sock is None:
             raise RuntimeError("AsyncClient is closed")
-        return self._sock
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._loop is not None and not self._loop.is_closed():
+                raise RuntimeError("AsyncClient used from a second event loop")
+            self._loop = loop
+            loop.add_reader(self._sock.FD, self._drain)
+        return loop
 
     async def _ask(self, address: str, method: str, args: Sequence[Any], timeout: float | None) -> Any:
-        sock = self._socket()
-        t = self.timeout if timeout is None else timeout
+        loop = self._attach()
+        if timeout is None:
+            t, tms = self.timeout, self._timeout_ms
+        else:
+            t, tms = timeout, timeout_to_ms(timeout)
+        deadline = loop.time() + t + self.grace
         id_ = next(self._ids)
-        frames = p.encode_request(id_, address, method, args, timeout_ms=timeout_to_ms(t))
-        if self._reader is None or self._reader.done():
-            self._reader = asyncio.get_running_loop().create_task(self._read_loop())
-        fut: asyncio.Future[p.Reply] = asyncio.get_running_loop().create_future()
-        self._pending[id_] = fut
+        pack = self._pack
+        meta, body = pack([id_, address, method, 0, tms]), pack(args)
+        fut = loop.create_future()
+        self._pending[id_] = (fut, deadline, t)
+        if deadline < self._sweep_at or self._sweep_handle is None:
+            self._schedule_sweep(loop, deadline)
         try:
-            async with asyncio.timeout(t + self.grace):
-                await sock.send_multipart(frames)
-                reply = await fut
-        except TimeoutError:
-            raise DeadlineExceeded(f"no reply from {self.endpoint} within {t:g} s") from None
+            if not self._send_now(meta, body):
+                await self._send_later(meta, body, deadline)
+            return await fut
         finally:
-            self._pending.pop(id_, None)
-        if reply.ok:
-            return reply.value
-        raise error_for(reply.status, reply.value)
+            if not fut.done():  # cancelled, or the send failed
+                self._pending.pop(id_, None)
 
-    async def _read_loop(self) -> None:
-        sock = self._socket()
-        while True:
-            frames = await sock.recv_multipart()
+    def _send_now(self, meta: bytes, body: bytes) -> bool:
+        """Send a REQUEST if the socket takes it at once; then look for
+        replies soon (a send can take the readable signal of the socket's
+        file descriptor with it)."""
+        send = self._send_frame
+        try:
+            send(_REQUEST, _NOBLOCK | _SNDMORE)
+        except zmq.Again:
+            return False
+        send(meta, _SNDMORE)  # the first frame is taken, so are the others
+        send(body, 0)
+        if not self._drain_soon:
+            self._drain_soon = True
+            self._loop.call_soon(self._drain)  # type: ignore[union-attr]
+        return True
+
+    async def _send_later(self, meta: bytes, body: bytes, deadline: float) -> None:
+        # Send queue full (broker unreachable for long): retry, bounded.
+        loop = self._loop
+        assert loop is not None
+        while not self._send_now(meta, body):
+            if loop.time() >= deadline:
+                raise DeadlineExceeded(f"could not send to {self.endpoint}")
+            await asyncio.sleep(0.01)
+            if self._sock is None:
+                raise RuntimeError("AsyncClient closed")
+
+    def _drain(self) -> None:
+        """Read every waiting reply and hand each to its caller."""
+        self._drain_soon = False
+        if self._sock is None:
+            return
+        read, waiting, pending = self._read, self._waiting, self._pending
+        if not waiting() and not self._ready():
+            return  # nothing (the descriptor also signals other changes)
+        for _ in range(_DRAIN_BATCH):
             try:
-                msg = p.decode(frames)
-            except p.ProtocolError:
-                continue
-            if isinstance(msg, p.Reply):
-                fut = self._pending.get(msg.id)
-                if fut is not None and not fut.done():
-                    fut.set_result(msg)
+                reply = read(_NOBLOCK)
+            except zmq.ZMQError:
+                return  # Again: nothing after all; or closed under us
+            entry = pending.pop(reply[0], None) if reply is not None else None
+            if entry is not None:  # else ignored, or a late reply to a call that ended
+                target, status, value = entry[0], reply[1], reply[2]
+                if type(target) is _Batch:
+                    target.deliver(entry[2], status, value)
+                elif not target.done():
+                    if status == _OK:
+                        target.set_result(value)
+                    else:
+                        target.set_exception(error_for(status, value))
+            if not waiting():
+                return
+        if not self._drain_soon:  # more may wait: come back after the others had a turn
+            self._drain_soon = True
+            self._loop.call_soon(self._drain)  # type: ignore[union-attr]
+
+    def _schedule_sweep(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self._sweep_handle is not None:
+            self._sweep_handle.cancel()
+        self._sweep_at = min(when, loop.time() + _SWEEP)
+        self._sweep_handle = loop.call_at(self._sweep_at, self._sweep)
+
+    def _sweep(self) -> None:
+        """End the calls whose time is up, and the abandoned ones."""
+        self._sweep_handle = None
+        loop, pending = self._loop, self._pending
+        assert loop is not None
+        now, earliest = loop.time(), float("inf")
+        ended = []
+        for id_, (target, deadline, extra) in pending.items():
+            if deadline <= now or (type(target) is not _Batch and target.done()):
+                ended.append(id_)
+            elif deadline < earliest:
+                earliest = deadline
+        for id_ in ended:
+            target, _, extra = pending.pop(id_)
+            if type(target) is _Batch:
+                target.fail(extra, DeadlineExceeded(f"no reply from {self.endpoint} within {target.timeout:g} s"))
+            elif not target.done():
+                target.set_exception(DeadlineExceeded(f"no reply from {self.endpoint} within {extra:g} s"))
+        if pending:
+            self._schedule_sweep(loop, earliest)
+
+
+class _Batch:
+    """One :meth:`AsyncClient.map`: keeps ``window`` calls in flight from
+    the reply callback itself, and resolves one future at the end."""
+
+    def __init__(self, client: AsyncClient, loop: asyncio.AbstractEventLoop, address: str, method: str,
+                 todo: list[Any], window: int, timeout: float, timeout_ms: int, return_exceptions: bool) -> None:
+        self.client, self.loop, self.address, self.method = client, loop, address, method
+        self.todo, self.window, self.timeout, self.timeout_ms = todo, window, timeout, timeout_ms
+        self.return_exceptions = return_exceptions
+        self.results: list[Any] = [None] * len(todo)
+        self.failed: dict[int, BaseException] = {}
+        self.sent = 0
+        self.in_flight = 0
+        self.stopped = False
+        self.retry: asyncio.TimerHandle | None = None
+        self.blocked_since: float | None = None
+        self.future: asyncio.Future[list[Any]] = loop.create_future()
+
+    def fill(self) -> None:
+        """Send items until ``window`` are in flight."""
+        self.retry = None
+        c, todo, n = self.client, self.todo, len(self.todo)
+        if c._sock is None:
+            self.abandon(RuntimeError("AsyncClient closed"))
+            return
+        pack, pending, ids = c._pack, c._pending, c._ids
+        now = self.loop.time()
+        deadline = now + self.timeout + c.grace
+        while (self.sent < n and self.in_flight < self.window and not self.stopped
+               and not (self.failed and not self.return_exceptions)):
+            i = self.sent
+            id_ = next(ids)
+            item = todo[i]
+            try:
+                meta = pack([id_, self.address, self.method, 0, self.timeout_ms])
+                body = pack(args_of(item))
+            except Exception as exc:  # not MessagePack data: raised from map, as from ask
+                self.stopped = True
+                self.finish(exc)
+                return
+            if not c._send_now(meta, body):
+                # Send queue full: try again shortly, for at most the call's time.
+                if self.blocked_since is None:
+                    self.blocked_since = now
+                if now - self.blocked_since > self.timeout + c.grace:
+                    self.abandon(DeadlineExceeded(f"could not send to {c.endpoint}"))
+                else:
+                    self.retry = self.loop.call_later(0.01, self.fill)
+                return
+            self.blocked_since = None
+            pending[id_] = (self, deadline, i)
+            self.sent += 1
+            self.in_flight += 1
+        if deadline < c._sweep_at or c._sweep_handle is None:
+            c._schedule_sweep(self.loop, deadline)
+        self.check_end()
+
+    def deliver(self, i: int, status: str, value: Any) -> None:
+        self.in_flight -= 1
+        if status == _OK:
+            self.results[i] = value
+        else:
+            self.failed[i] = error_for(status, value)
+        if self.sent < len(self.todo):
+            self.fill()
+        else:
+            self.check_end()
+
+    def fail(self, i: int, exc: BaseException) -> None:
+        """Call ``i`` ended without a reply: its time is up, or the client closed."""
+        self.in_flight -= 1
+        self.failed[i] = exc
+        if isinstance(exc, RuntimeError):
+            self.abandon(exc)
+        elif self.sent < len(self.todo):
+            self.fill()
+        else:
+            self.check_end()
+
+    def abandon(self, exc: BaseException) -> None:
+        """No more sends: every item not sent yet fails with ``exc``."""
+        for j in range(self.sent, len(self.todo)):
+            self.failed[j] = exc
+        self.sent = len(self.todo)
+        self.stopped = True
+        self.check_end()
+
+    def check_end(self) -> None:
+        if self.in_flight or self.future.done():
+            return
+        if self.sent < len(self.todo) and not self.stopped and not (self.failed and not self.return_exceptions):
+            return
+        if self.failed and not self.return_exceptions:
+            self.finish(self.failed[min(self.failed)])
+            return
+        for i, exc in self.failed.items():
+            self.results[i] = exc
+        self.future.set_result(self.results)
+
+    def finish(self, exc: BaseException) -> None:
+        """End the map with ``exc`` at once (arguments that cannot be packed)."""
+        if self.retry is not None:
+            self.retry.cancel()
+        if not self.future.done():
+            self.future.set_exception(exc)

@@ -11,13 +11,14 @@ between calls is fine.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import os
 import threading
 import time
-from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
+import msgpack
 import zmq
 
 from . import protocol as p
@@ -48,6 +49,132 @@ def configure_socket(sock: zmq.Socket) -> None:
     sock.setsockopt(zmq.RCVHWM, 100_000)
 
 
+def fast_send(sock: zmq.Socket) -> Any:
+    """``sock.send`` without pyzmq's Python-level wrapper, which only adds
+    routing_id/group support (draft sockets) and costs about as much as the
+    send itself for a small frame. Call it as ``send(data, flags)`` with
+    int flags."""
+    base = getattr(zmq.backend, "Socket", None)
+    if isinstance(base, type) and isinstance(sock, base) and "send" in base.__dict__:
+        return base.__dict__["send"].__get__(sock, type(sock))
+    return sock.send
+
+
+_REQUEST = p.header(p.Command.REQUEST)
+_REPLY = p.header(p.Command.REPLY)
+_OK = p.Status.OK.value
+_NOBLOCK, _SNDMORE = int(zmq.NOBLOCK), int(zmq.SNDMORE)
+_SLICE_MS = 100  # a blocking receive waits at most this long before looking at the clock
+
+
+def _poller(sock: zmq.Socket) -> Any:
+    """``ready()``: whether a frame can be received from ``sock`` now.
+
+    With pyzmq 24 this (zmq_poll with timeout 0) costs about half of what
+    ``sock.get(zmq.RCVMORE)`` does, and a fraction of a ``recv(NOBLOCK)``
+    that raises :class:`zmq.Again`."""
+    poll, items = zmq.backend.zmq_poll, [(sock, zmq.POLLIN)]
+
+    def ready() -> bool:
+        return bool(poll(items, 0))
+
+    return ready
+
+
+def _is_header(frame: bytes) -> bool:
+    return len(frame) == p.HEADER_LEN and frame[:3] == p.SIGNATURE
+
+
+def reply_reader(sock: zmq.Socket) -> tuple[Any, Any]:
+    """Functions that read REPLYs off a client's DEALER socket:
+
+    - ``read(flags=0)`` returns ``(id, status, value)`` of the next REPLY, or
+      ``None`` for a message to ignore; it raises :class:`zmq.Again` when
+      nothing arrives (``flags``, or the socket's RCVTIMEO);
+    - ``waiting()`` says, right after a ``read``, whether another message
+      was already there.
+
+    With pyzmq 24, ``recv_multipart`` asks ``zmq_getsockopt(RCVMORE)`` after
+    every frame, which costs as much as two ``recv`` calls each time. This
+    reads a REPLY's three frames with plain ``recv`` and then looks once
+    whether anything follows: if so, it reads that frame too, and it must be
+    the header of the next message (kept for the next ``read``); otherwise
+    the REPLY had more than three frames and is ignored whole. What follows a
+    REPLY is always the broker's own (a header), never a worker's or a
+    client's bytes, so no content can make a reply look like another.
+    """
+    recv, get, ready = sock.recv, sock.get, _poller(sock)
+    unpackb, decode, unpack, check_depth = msgpack.unpackb, p.decode, p.unpack, p._check_depth
+    Again, ProtocolError, NOBLOCK, RCVMORE = zmq.Again, p.ProtocolError, _NOBLOCK, zmq.RCVMORE
+    REPLY, SIGNATURE, MAX_ID, MAX_DEPTH = _REPLY, p.SIGNATURE, p.MAX_ID, p.MAX_DEPTH
+    held: collections.deque[bytes] = collections.deque()  # frames read ahead, in order
+
+    def skip_rest() -> None:
+        # The message being read is not a REPLY, or is malformed: drop the
+        # rest of it, then read ahead as after any message.
+        held.clear()
+        while get(RCVMORE):
+            recv()
+        if ready():
+            held.append(recv(NOBLOCK))
+
+    def read(flags: int = 0) -> tuple[int, str, Any] | None:
+        hdr = held.popleft() if held else recv(flags)
+        if hdr != REPLY:
+            skip_rest()
+            return None
+        try:
+            meta = held.popleft() if held else recv(NOBLOCK)
+        except Again:
+            return None  # a header alone, nothing after it
+        if len(meta) == 5 and meta[:3] == SIGNATURE:
+            held.appendleft(meta)  # the REPLY was a header alone; this starts the next message
+            return None
+        try:
+            value = held.popleft() if held else recv(NOBLOCK)
+        except Again:
+            return None  # two frames, nothing after them
+        if ready():
+            nxt = recv(NOBLOCK)
+            if not (len(nxt) == 5 and nxt[:3] == SIGNATURE):
+                if len(value) == 5 and value[:3] == SIGNATURE:
+                    held.extend((value, nxt))  # the REPLY had two frames; value and nxt start the next
+                else:
+                    held.append(nxt)
+                    skip_rest()  # more than three frames
+                return None
+            held.append(nxt)
+        try:
+            m = unpackb(meta)
+            id_, status = m
+            if type(m) is not list or type(id_) is not int or not 0 <= id_ <= MAX_ID or type(status) is not str:
+                raise ValueError
+        except Exception:
+            try:
+                msg = decode([hdr, meta, value])
+            except ProtocolError:
+                return None
+            return msg.id, msg.status, msg.value
+        try:
+            result = unpackb(value)
+        except Exception:
+            try:  # non-str map keys, or malformed: the general decoder says which
+                return id_, status, unpack(value)
+            except ProtocolError:
+                return None
+        if len(value) > MAX_DEPTH:  # shorter cannot nest deeper
+            try:
+                check_depth(result, MAX_DEPTH)
+            except ProtocolError:
+                return None
+        return id_, status, result
+
+    def waiting() -> bool:
+        return bool(held)
+
+    return read, waiting
+
+
 def args_of(item: Any) -> Sequence[Any]:
     """Arguments for one :meth:`Client.map` item: a tuple is the positional
     argument list, anything else (a list included) is the single argument."""
@@ -69,16 +196,19 @@ class Client:
                  grace: float = DEFAULT_GRACE, context: zmq.Context | None = None) -> None:
         self.endpoint = endpoint or default_endpoint()
         self.timeout = float(timeout)
-        timeout_to_ms(self.timeout)  # validate early
+        self._timeout_ms = timeout_to_ms(self.timeout)  # validates early
         self.grace = float(grace)
         self._ids = itertools.count(1)  # 0 is reserved by the protocol
         self._busy = threading.Lock()
         self._ctx = context or zmq.Context.instance()
         self._sock: zmq.Socket | None = self._ctx.socket(zmq.DEALER)
         configure_socket(self._sock)
+        self._sock.setsockopt(zmq.RCVTIMEO, _SLICE_MS)
+        self._rcvtimeo = _SLICE_MS
         self._sock.connect(self.endpoint)
-        self._poller = zmq.Poller()
-        self._poller.register(self._sock, zmq.POLLIN)
+        self._send_frame = fast_send(self._sock)
+        self._read, _ = reply_reader(self._sock)
+        self._pack = msgpack.Packer().pack
 
     # ------------------------------------------------------------ public
 
@@ -88,24 +218,35 @@ class Client:
         Raises a :class:`TroupeError` subclass for an error reply, and
         :class:`DeadlineExceeded` when no reply arrives in time.
         """
-        with self._guard():
+        busy = self._enter()
+        try:
             t = self.timeout if timeout is None else timeout
             deadline = time.monotonic() + t + self.grace
-            id_ = self._send(address, method, args, 0, t, deadline)
+            id_ = self._send(address, method, args, 0, self._timeout_ms if timeout is None else timeout_to_ms(t),
+                             deadline)
             while True:
                 reply = self._recv_reply(deadline)
                 if reply is None:
                     raise DeadlineExceeded(f"no reply from {self.endpoint} within {t:g} s")
-                if reply.id == id_:
-                    return _result(reply)
+                if reply[0] == id_:
+                    if reply[1] == _OK:
+                        return reply[2]
+                    raise error_for(reply[1], reply[2])
                 # else: a late reply to an earlier call that timed out; drop it
+                if time.monotonic() >= deadline:
+                    raise DeadlineExceeded(f"no reply from {self.endpoint} within {t:g} s")
+        finally:
+            busy.release()
 
     def tell(self, address: str, method: str, *args: Any, timeout: float | None = None) -> None:
         """Send a one-way message. Nothing comes back, not even errors;
         ``timeout`` bounds how long the broker keeps it queued."""
-        with self._guard():
+        busy = self._enter()
+        try:
             t = self.timeout if timeout is None else timeout
-            self._send(address, method, args, p.FLAG_TELL, t, time.monotonic() + t + self.grace)
+            self._send(address, method, args, p.FLAG_TELL, timeout_to_ms(t), time.monotonic() + t + self.grace)
+        finally:
+            busy.release()
 
     def map(self, address: str, method: str, items: Iterable[Any], *,
             window: int = DEFAULT_WINDOW, timeout: float | None = None,
@@ -126,40 +267,69 @@ class Client:
         if window < 1:
             raise ValueError("window must be at least 1")
         todo = list(items)
-        with self._guard():
+        busy = self._enter()
+        try:
             t = self.timeout if timeout is None else timeout
-            results: list[Any] = [None] * len(todo)
+            tms = self._timeout_ms if timeout is None else timeout_to_ms(t)
+            wait = t + self.grace
+            n = len(todo)
+            results: list[Any] = [None] * n
+            sent_at: list[float] = [0.0] * n
             failed: dict[int, TroupeError] = {}
-            pending: dict[int, tuple[int, float]] = {}  # request id -> (index, deadline)
+            pending: dict[int, int] = {}  # request id -> index
+            pack, send, ids, read = self._pack, self._send_frame, self._ids, self._read
+            monotonic = time.monotonic
             sent = 0
-            while sent < len(todo) or pending:
-                while sent < len(todo) and len(pending) < window and not (failed and not return_exceptions):
-                    deadline = time.monotonic() + t + self.grace
-                    id_ = self._send(address, method, args_of(todo[sent]), 0, t, deadline)
-                    pending[id_] = (sent, deadline)
-                    sent += 1
+            while sent < n or pending:
+                if sent < n and len(pending) < window and not (failed and not return_exceptions):
+                    now = monotonic()
+                    while sent < n and len(pending) < window:
+                        item = todo[sent]
+                        id_ = next(ids)
+                        meta = pack([id_, address, method, 0, tms])
+                        body = pack(item if isinstance(item, tuple) else (item,))
+                        try:
+                            send(_REQUEST, _NOBLOCK | _SNDMORE)
+                        except zmq.Again:
+                            self._wait_to_send(now + wait)
+                            continue  # packed again with a fresh id: nothing of this one was sent
+                        send(meta, _SNDMORE)
+                        send(body, 0)
+                        pending[id_] = sent
+                        sent_at[sent] = now
+                        sent += 1
                 if not pending:
                     break  # stopped sending after a failure
-                reply = self._recv_reply(min(d for _, d in pending.values()))
+                try:
+                    reply = read()  # waits at most RCVTIMEO
+                except zmq.Again:
+                    reply = None
                 if reply is None:
-                    now = time.monotonic()
-                    for id_, (i, d) in list(pending.items()):
-                        if d <= now:
+                    # Nothing for a while (or something to ignore): end the calls whose time is up.
+                    now = monotonic()
+                    earliest = now + wait
+                    for id_, i in list(pending.items()):
+                        if sent_at[i] + wait <= now:
                             del pending[id_]
                             failed[i] = DeadlineExceeded(f"no reply from {self.endpoint} within {t:g} s")
+                        elif sent_at[i] + wait < earliest:
+                            earliest = sent_at[i] + wait
+                    self._wait_at_most(earliest - now)
                     continue
-                entry = pending.pop(reply.id, None)
-                if entry is None:
+                i = pending.pop(reply[0], None)
+                if i is None:
                     continue
-                try:
-                    results[entry[0]] = _result(reply)
-                except TroupeError as exc:
-                    failed[entry[0]] = exc
+                if reply[1] == _OK:
+                    results[i] = reply[2]
+                else:
+                    failed[i] = error_for(reply[1], reply[2])
             if failed and not return_exceptions:
                 raise failed[min(failed)]
             for i, exc in failed.items():
                 results[i] = exc
             return results
+        finally:
+            busy.release()
 
     def ping(self) -> str:
         """``$broker.ping``: returns ``"pong"``."""
@@ -191,53 +361,65 @@ class Client:
 
     # ------------------------------------------------------------ internals
 
-    @contextmanager
-    def _guard(self) -> Iterator[None]:
+    def _enter(self) -> threading.Lock:
+        """The guard of every call: the Lock to release when it ends."""
         if self._sock is None:
             raise RuntimeError("Client is closed")
-        if not self._busy.acquire(blocking=False):
+        busy = self._busy
+        if not busy.acquire(False):
             raise RuntimeError("troupe.Client used from two threads at once; use one Client per thread")
-        try:
-            yield
-        finally:
-            self._busy.release()
+        return busy
 
     def _send(self, address: str, method: str, args: Sequence[Any], flags: int,
-              timeout: float, deadline: float) -> int:
-        assert self._sock is not None
+              timeout_ms: int, deadline: float) -> int:
+        """Send one REQUEST; its id. Raises TypeError for arguments that are
+        not MessagePack data, before anything is sent."""
         id_ = next(self._ids)
-        frames = p.encode_request(id_, address, method, args, flags=flags,
-                                  timeout_ms=timeout_to_ms(timeout))
+        pack = self._pack
+        meta = pack([id_, address, method, flags, timeout_ms])
+        body = pack(args)
+        send = self._send_frame
         while True:
             try:
-                self._sock.send_multipart(frames, flags=zmq.NOBLOCK)
-                return id_
+                send(_REQUEST, _NOBLOCK | _SNDMORE)
+                break
             except zmq.Again:
-                # Send queue full (broker unreachable for long): wait, bounded.
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise DeadlineExceeded(f"could not send to {self.endpoint}") from None
-                zmq.select([], [self._sock], [], min(left, 0.1))
+                self._wait_to_send(deadline)
+        # The first frame is taken, so are the others: ZeroMQ takes a message whole.
+        send(meta, _SNDMORE)
+        send(body, 0)
+        return id_
 
-    def _recv_reply(self, deadline: float) -> p.Reply | None:
-        """The next well-formed REPLY, or None once ``deadline`` passes."""
+    def _wait_to_send(self, deadline: float) -> None:
+        """The send queue is full (broker unreachable for long): wait a
+        little for room, or raise DeadlineExceeded once ``deadline`` passed."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded(f"could not send to {self.endpoint}")
         assert self._sock is not None
+        zmq.select([], [self._sock], [], min(left, 0.1))
+
+    def _wait_at_most(self, seconds: float) -> None:
+        """The next blocking receive waits at most ``seconds`` (and never
+        more than the usual slice)."""
+        ms = _SLICE_MS if seconds * 1000 >= _SLICE_MS else max(1, int(seconds * 1000))
+        if ms != self._rcvtimeo:
+            assert self._sock is not None
+            self._sock.setsockopt(zmq.RCVTIMEO, ms)
+            self._rcvtimeo = ms
+
+    def _recv_reply(self, deadline: float) -> tuple[int, str, Any] | None:
+        """``(id, status, value)`` of the next well-formed REPLY, or None once
+        ``deadline`` passes."""
+        read = self._read
         while True:
+            try:
+                reply = read()  # waits at most RCVTIMEO
+                if reply is not None:
+                    return reply
+            except zmq.Again:
+                pass
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            if not dict(self._poller.poll(max(1, int(left * 1000)))):
-                continue
-            frames = self._sock.recv_multipart(flags=zmq.NOBLOCK)
-            try:
-                msg = p.decode(frames)
-            except p.ProtocolError:
-                continue  # nothing useful to do with garbage from the broker
-            if isinstance(msg, p.Reply):
-                return msg
-
-
-def _result(reply: p.Reply) -> Any:
-    if reply.ok:
-        return reply.value
-    raise error_for(reply.status, reply.value)
+            self._wait_at_most(left)  # near the deadline, wait only until it

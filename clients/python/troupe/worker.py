@@ -45,7 +45,7 @@ import zmq
 
 from . import protocol as p
 from .actor import CLOSE_HOOK, ActorType, ArgumentError, registered
-from .client import configure_socket, default_endpoint
+from .client import configure_socket, default_endpoint, fast_send
 
 log = logging.getLogger("troupe.worker")
 
@@ -524,16 +524,6 @@ class Worker:
                 log.exception("worker %s: heartbeat thread", self.name)
             finally:
                 lock.release()
-
-
-def fast_send(sock: zmq.Socket) -> Any:
-    """``sock.send`` without pyzmq's Python-level wrapper, which only adds
-    routing_id/group support (draft sockets) and costs about as much as the
-    send itself for a small frame. Call it as ``send(data, flags)``."""
-    base = getattr(zmq.backend, "Socket", None)
-    if isinstance(base, type) and isinstance(sock, base) and "send" in base.__dict__:
-        return base.__dict__["send"].__get__(sock, type(sock))
-    return sock.send
 
 
 def _shallow(values: list[Any]) -> bool:
