@@ -168,3 +168,17 @@ def test_async_map_failures_and_timeouts(endpoint: str) -> None:
         asyncio.run(main())
     finally:
         broker.close()
+
+
+def test_async_client_in_a_second_asyncio_run(endpoint: str) -> None:
+    from troupe import protocol as p
+    broker = ScriptedReplies(endpoint, lambda id_, args: [p.encode_reply(id_, "ok", 1)] if id_ != 2 else [])
+    c = troupe.AsyncClient(endpoint, timeout=0.2, grace=0.1)
+    try:
+        assert asyncio.run(c.ask("a", "b")) == 1
+        with pytest.raises(troupe.DeadlineExceeded):  # the sweep runs on the new loop
+            asyncio.run(asyncio.wait_for(c.ask("a", "b"), 5))
+        assert asyncio.run(c.ask("a", "b")) == 1
+    finally:
+        asyncio.run(c.close())
+        broker.close()

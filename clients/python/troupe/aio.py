@@ -146,7 +146,10 @@ class AsyncClient:
         if self._loop is not loop:
             if self._loop is not None and not self._loop.is_closed():
                 raise RuntimeError("AsyncClient used from a second event loop")
+            # First use, or the first loop has closed (a second asyncio.run):
+            # nothing scheduled on the old loop will run.
             self._loop = loop
+            self._drain_soon, self._sweep_handle, self._sweep_at = False, None, 0.0
             loop.add_reader(self._sock.FD, self._drain)
         return loop
 
