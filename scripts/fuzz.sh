@@ -99,11 +99,11 @@ for name in "${harnesses[@]}"; do
   findings=$((findings + 1))
   reproducer=$(find "$found" -type f -newer "$log.start" | head -1)
   printf '%-15s %12s executions  FINDING (exit %s)\n' "$name" "$execs" "$status"
-  grep -m1 -E 'fuzz invariant failed|ERROR: (AddressSanitizer|libFuzzer|LeakSanitizer)|runtime error:|SUMMARY:' "$log" \
+  grep -a -m1 -E 'fuzz invariant failed|ERROR: (AddressSanitizer|libFuzzer|LeakSanitizer)|runtime error:|SUMMARY:' "$log" \
     | sed 's/^/    /' || true
   if [[ -n $reproducer ]]; then
     # The harness's own message went to stderr, which -close_fd_mask may hide: replay once to show it.
-    "$exe" "$reproducer" 2>&1 | grep -m1 'fuzz invariant failed' | sed 's/^/    /' || true
+    "$exe" "$reproducer" 2>&1 | grep -a -m1 'fuzz invariant failed' | sed 's/^/    /' || true
     echo "    reproducer: $reproducer"
     echo "    replay:     $exe $reproducer"
   fi

@@ -182,6 +182,7 @@ class harness {
     std::vector<zmq::message_t> frames;
     frames.emplace_back(header_frame(command::heartbeat).data(), troupe::protocol::header_size);
     frames.emplace_back(named.data(), named.size());
+    named_.insert(std::string(named));
     core_.on_message("hb-" + std::to_string(sender), frames, 2, now_);
     after_step();
   }
@@ -229,17 +230,25 @@ class harness {
         if (const auto parts = troupe::protocol::split_address(meta->address); parts && !parts->key.empty())
           keys_asked_.insert(std::string(meta->address));
       }
-    } else if (cmd == command::ready && count == 2 && kept == 2) {
+    } else if (cmd == command::ready && (count == 2 || count == 3) && kept == count) {
+      // With a third frame, a READY from a heartbeat socket registers the
+      // work socket that frame names (docs/protocol.md, READY).
+      std::size_t target = p;
+      if (count == 3) {
+        named_.insert(frames[2]);
+        target = peer_index(frames[2]);
+      }
       if (auto info = troupe::protocol::decode_ready(frames[1].data(), frames[1].size())) {
+        if (target == peer_count) return;  // would register a worker outside the model
         FUZZ_CHECK(info->actors.size() <= 10000, "a READY with more than 10000 names was accepted");
-        if (info->name != peers[p]) {  // `$broker workers` is matched by name
-          info->name = peers[p];
+        if (info->name != peers[target]) {  // `$broker workers` is matched by name
+          info->name = peers[target];
           troupe::protocol::encode_ready(frames[1], *info);
         }
         // The broker may refuse a READY that decodes (bounds, policy):
         // whether it was applied is read from `$broker workers` after the step.
         names_registered_.insert(info->actors.begin(), info->actors.end());
-        pending_ready_ = pending_ready{p, {info->actors.begin(), info->actors.end()}, info->credits};
+        pending_ready_ = pending_ready{target, {info->actors.begin(), info->actors.end()}, info->credits};
       }
     } else if (cmd == command::reply && count == 3 && kept == 3 && w.registered) {
       const auto meta = troupe::protocol::decode_reply_meta(frames[1].data(), frames[1].size());
@@ -255,6 +264,8 @@ class harness {
             expected = expected_reply{a.client, a.id, std::string(meta->status_text), frames[2]};
         }
       }
+    } else if ((cmd == command::heartbeat || cmd == command::disconnect) && count >= 2 && kept >= 2) {
+      named_.insert(frames[1]);  // speaks for the worker it names, and may be answered there
     } else if (cmd == command::disconnect && count == 1 && w.registered) {
       w.draining = true;  // with a body, DISCONNECT speaks for another worker and removes it
     } else if (cmd == command::release && w.registered) {
@@ -284,8 +295,8 @@ class harness {
       if (m.command == command::request) on_request(m.to, m.meta, m.has_payload, payload);
       if (m.command == command::ready && pending_ready_ && m.to == peers[pending_ready_->peer])
         ready_acked_ = true;
-      FUZZ_CHECK(peer_index(m.to) < peer_count || m.to.starts_with("hb-"),
-                 "a message to a stranger: " + m.to);
+      FUZZ_CHECK(peer_index(m.to) < peer_count || m.to.starts_with("hb-") || named_.contains(m.to),
+                 "a message to a stranger: " + hex(m.to));
     }
     core_.out().clear();
     FUZZ_CHECK(!expected, "a worker's accepted reply did not reach its client");
@@ -498,6 +509,7 @@ class harness {
   std::map<std::string, listed_worker> listed_;  // `$broker workers` after the current step
   std::optional<pending_ready> pending_ready_;   // a READY of this step that decoded
   bool ready_acked_ = false;                     // and the broker acknowledged it
+  std::set<std::string> named_;                  // routing ids named in a `worker` frame
 };
 
 // ---- input -> steps ----------------------------------------------------------
