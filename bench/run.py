@@ -180,6 +180,8 @@ def measure(system, requests, window, warmup=1000, extra=(), max_seconds=300):
     r = client(system.endpoint, requests, window, warmup=warmup, extra=extra, max_seconds=max_seconds,
                cpus=system.client_cpus)
     b1, w1 = proc_counters(bp), sum_counters(wps)
+    if "--keys" in extra:  # the client warms up with at least one request per key
+        warmup = max(warmup, int(list(extra)[list(extra).index("--keys") + 1]))
     n = float(requests + warmup)
     for who, x0, x1 in [("broker", b0, b1), ("worker", w0, w1)]:
         r[who + "_cpu_us"] = (x1["cpu"] - x0["cpu"]) * 1e6 / n
@@ -216,9 +218,9 @@ def rss_kib(pid):
 # it is the default; --no-pin turns it off. None: not pinned.
 PLACEMENT = {"broker": {0}, "client": {0}, "worker": {1}}
 PLACEMENTS = {
-    "broker+client | worker": {"broker": {0}, "client": {0}, "worker": {1}},
-    "broker | worker+client": {"broker": {0}, "client": {1}, "worker": {1}},
-    "broker+worker | client": {"broker": {0}, "client": {1}, "worker": {0}},
+    "broker+client, worker": {"broker": {0}, "client": {0}, "worker": {1}},
+    "broker, worker+client": {"broker": {0}, "client": {1}, "worker": {1}},
+    "broker+worker, client": {"broker": {0}, "client": {1}, "worker": {0}},
     "not pinned": None,
 }
 
@@ -373,7 +375,7 @@ def target(name, value, limit, higher_is_better):
 
 FLOOR_VARIANTS = [
     # name, forwarder args, worker args, placement (True: PLACEMENT)
-    ("floor: blocking forwarder and worker, minimal decode, broker+client | worker", [], [], True),
+    ("floor: blocking forwarder and worker, minimal decode; cores: broker+client, worker", [], [], True),
     ("forwarder: zmq_poll, then up to 64 with DONTWAIT", ["--poll", "64"], [], True),
     ("forwarder: receive up to 16, then send them", ["--batch", "16"], [], True),
     ("worker: zmq_poll, then up to 1024 with DONTWAIT", [], ["--poll", "1024"], True),
@@ -382,7 +384,7 @@ FLOOR_VARIANTS = [
     ("the previous floor (zmq_poll in both, msgpack-c)", ["--poll", "64"],
      ["--poll", "1024", "--decode", "msgpack-c"], True),
 ] + [("placement " + name, [], [], placement or None) for name, placement in PLACEMENTS.items()
-     if placement != PLACEMENTS["broker+client | worker"]]
+     if placement != PLACEMENTS["broker+client, worker"]]
 
 
 def paired(runs_a, runs_b, key="throughput"):
@@ -1040,7 +1042,7 @@ def main():
         for p in PLACEMENTS.values():
             for k, v in (p or {}).items():
                 p[k] = {first if v == {0} else second}
-        PLACEMENT = PLACEMENTS["broker+client | worker"]
+        PLACEMENT = PLACEMENTS["broker+client, worker"]
     if a.bin:
         global BIN  # noqa: PLW0603
         BIN = os.path.abspath(a.bin)
