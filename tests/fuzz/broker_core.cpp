@@ -248,6 +248,7 @@ class harness {
         // The broker may refuse a READY that decodes (bounds, policy):
         // whether it was applied is read from `$broker workers` after the step.
         names_registered_.insert(info->actors.begin(), info->actors.end());
+        note_claimed_keys(*info);
         pending_ready_ = pending_ready{target, {info->actors.begin(), info->actors.end()}, info->credits};
       }
     } else if (cmd == command::reply && count == 3 && kept == 3 && w.registered) {
@@ -266,6 +267,10 @@ class harness {
       }
     } else if ((cmd == command::heartbeat || cmd == command::disconnect) && count >= 2 && kept >= 2) {
       named_.insert(frames[1]);  // speaks for the worker it names, and may be answered there
+      // A DISCONNECT with a body is no graceful DISCONNECT of its sender
+      // (docs/protocol.md, DISCONNECT); older brokers took it for one. The
+      // sender's draining state is read from the listing after this step.
+      if (cmd == command::disconnect && w.registered) draining_unknown_ = p;
     } else if (cmd == command::disconnect && count == 1 && w.registered) {
       w.draining = true;  // with a body, DISCONNECT speaks for another worker and removes it
     } else if (cmd == command::release && w.registered) {
@@ -303,6 +308,13 @@ class harness {
     apply_listing();
     FUZZ_CHECK(core_.names() <= names_registered_.size(), "more names than READYs registered");
     FUZZ_CHECK(core_.placed_keys() <= keys_asked_.size(), "more keys placed than were asked for");
+  }
+
+  // A READY may claim keys it holds (`keys`, where the protocol has them):
+  // the broker places those too.
+  template <class Info>
+  void note_claimed_keys(const Info& info) {
+    if constexpr (requires { info.keys; }) keys_asked_.insert(info.keys.begin(), info.keys.end());
   }
 
   static std::size_t peer_index(std::string_view id) {
@@ -446,6 +458,11 @@ class harness {
   // Compares the listing with the model; a worker no longer listed has been
   // removed, which must have answered every ask it held.
   void apply_listing() {
+    if (draining_unknown_ < peer_count) {
+      const auto it = listed_.find(peers[draining_unknown_]);
+      if (it != listed_.end()) model_[draining_unknown_].draining = it->second.draining;
+      draining_unknown_ = peer_count;
+    }
     if (pending_ready_) apply_ready(*pending_ready_);
     pending_ready_.reset();
     ready_acked_ = false;
@@ -510,6 +527,7 @@ class harness {
   std::optional<pending_ready> pending_ready_;   // a READY of this step that decoded
   bool ready_acked_ = false;                     // and the broker acknowledged it
   std::set<std::string> named_;                  // routing ids named in a `worker` frame
+  std::size_t draining_unknown_ = peer_count;    // a peer whose draining state this step left open
 };
 
 // ---- input -> steps ----------------------------------------------------------

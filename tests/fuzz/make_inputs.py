@@ -177,6 +177,9 @@ def broker_seeds(vs):
         "management": b"\x03" + ready(0, 0b1) + ask(2, 6, 1) + ask(2, 6, 2) + ask(3, 6, 4),
         "heartbeat_for": b"\x03" + ready(0, 0b1) + step(6) + bytes([0, 1]) + step(6, 1) + bytes([1, 0, 3]) + b"abc",
     }
+    # A DISCONNECT with a body frame from a worker holding a request (the body names another worker).
+    scenarios["disconnect_with_body"] = b"\x03" + ready(0, 0b1) + ask(0, 0, 0) + step(9) + bytes([2, 1, 5]) \
+        + u16(1) + b"x" + bytes([4])
     for name, data in scenarios.items():
         write("corpus", "broker_core", name, data)
     # Each vector as raw frames from a worker, after a READY.
@@ -211,11 +214,6 @@ def regressions():
     write("regressions", "json_msgpack", "issue16-3-nested-map-keys", b"\x00" + value)
 
     # 4. The example actors overflow silently.
-    # A DISCONNECT with a body frame from a worker holding a request is no graceful DISCONNECT:
-    # the worker must not be left draining (the body names another worker; here none).
-    disconnect_with_body = step(9) + bytes([2, 1, 5]) + u16(1) + b"x" + bytes([4])
-    write("regressions", "broker_core", "disconnect-with-body-is-not-graceful",
-          b"\x03" + ready(0, 0b1) + ask(0, 0, 0) + disconnect_with_body)
 
     # Error messages echo the caller's bytes; they must still be UTF-8 (a protocol str).
     write("regressions", "dispatch", "error-message-not-utf8", call("echo", "fail", b"\x91" + mp_str(b"\xff\xfe")))
