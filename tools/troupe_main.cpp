@@ -57,6 +57,10 @@ int run_broker(const broker_options& opt) {
   return 0;
 }
 
+// The client side of call, stats and bench: CURVE keys from the flags or
+// the environment. Set by main() before any client is made.
+client_options cli_client_options;
+
 // Prints `error: CODE: message` and returns the CLI's exit code for it.
 int report(const raw_reply& reply) {
   std::string message;
@@ -88,8 +92,12 @@ int call(const std::string& endpoint, int timeout_ms, const std::string& address
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;
   }
-  client c(endpoint);
+  client c(endpoint, cli_client_options);
   const auto reply = ask_blocking(c, address, method, std::move(args), std::chrono::milliseconds(timeout_ms));
+  if (reply.code == protocol::status::deadline_exceeded && address == protocol::management_actor &&
+      method != "ping" && cli_client_options.curve.enabled())
+    std::fprintf(stderr, "note: with CURVE, `$broker %s` answers admin keys only (--admins-keys)\n",
+                 method.c_str());
   if (reply.code != protocol::status::ok) return report(reply);
   try {
     std::printf("%s\n", cli::msgpack_to_json(reply.value).dump().c_str());
@@ -129,7 +137,7 @@ int bench(const bench_settings& s) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;
   }
-  client c(s.endpoint);
+  client c(s.endpoint, cli_client_options);
   const auto timeout = std::chrono::milliseconds(s.timeout_ms);
 
   // A closed loop: each completion asks the next request from the client's
@@ -268,10 +276,21 @@ int main(int argc, char** argv) {
   call_cmd->allow_extras();
   call_cmd->footer("ARG ...: the method's arguments, each one JSON value, e.g. 7 '\"text\"' '[1, 2]'\n");
 
+  // CURVE keys of call, stats and bench: flags, else the environment.
+  cli_client_options.curve = curve::client_keys::from_environment();
+  auto add_key_flags = [&](CLI::App* cmd) {
+    cmd->add_option("--curve-secret", cli_client_options.curve.secret_file,
+                    "CURVE: this client's secret key file (default: $TROUPE_CURVE_SECRET)");
+    cmd->add_option("--broker-key", cli_client_options.curve.broker_key_file,
+                    "CURVE: the broker's public key file (default: $TROUPE_BROKER_KEY)");
+  };
+  add_key_flags(call_cmd);
+
   auto* stats_cmd = app.add_subcommand("stats", "print the broker's stats as one JSON object");
   stats_cmd->add_option("--broker", endpoint, "broker endpoint")->capture_default_str();
   stats_cmd->add_option("--timeout-ms", timeout_ms, "give up after this long")
       ->check(CLI::Range(1, 86400000));
+  add_key_flags(stats_cmd);
 
   std::string keygen_dir, keygen_name;
   auto* keygen_cmd = app.add_subcommand(
@@ -294,6 +313,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 86400000))
       ->capture_default_str();
   bench_cmd->add_flag("--json", bs.json, "print one JSON object");
+  add_key_flags(bench_cmd);
   bench_cmd->add_option("address", address, "actor address")->required();
   bench_cmd->add_option("method", method, "method name")->required();
   bench_cmd->allow_extras();

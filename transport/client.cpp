@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <zmq.hpp>
@@ -19,6 +20,11 @@ using clock = std::chrono::steady_clock;
 // How long past its timeout the client waits for the broker's own
 // deadline_exceeded before giving up locally (broker down or unreachable).
 constexpr auto local_grace = std::chrono::milliseconds(250);
+// After the broker refused the handshake ZeroMQ does not reconnect; the
+// client opens a new socket after this pause, doubled (up to the maximum)
+// while it keeps being refused.
+constexpr auto first_reopen_delay = std::chrono::milliseconds(100);
+constexpr auto max_reopen_delay = std::chrono::milliseconds(5000);
 
 // The client whose I/O thread is the current thread, if any: a callback that
 // asks again from that thread needs no wake-up.
@@ -40,7 +46,14 @@ struct client::impl {
   };
 
   std::string endpoint;
+  protocol::limits limits;
+  std::optional<curve::client_credentials> credentials;  // CURVE on
   zmq::context_t ctx{1};
+  zmq::socket_t socket;                               // the I/O thread's once it runs
+  std::unique_ptr<curve::handshake_monitor> monitor;  // of `socket`; destroyed before it
+  // After the broker refused us, a new socket is opened at reopen_at.
+  std::optional<clock::time_point> reopen_at;
+  clock::duration reopen_delay = first_reopen_delay;
   std::atomic<std::uint64_t> next_id{1};
   std::atomic<bool> stopping{false};
   int wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -51,13 +64,24 @@ struct client::impl {
   std::unordered_map<std::uint64_t, pending> in_flight;  // I/O thread only
   std::thread thread;
 
-  impl(std::string ep, const protocol::limits& limits) : endpoint(std::move(ep)) {
+  impl(std::string ep, const protocol::limits& lim, const curve::client_keys& keys)
+      : endpoint(std::move(ep)), limits(lim) {
     if (wake_fd < 0) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
+    if (keys.enabled()) credentials = curve::load(keys);
     // Connect here so a bad endpoint throws in the constructor, not later.
-    zmq::socket_t socket(ctx, zmq::socket_type::dealer);
+    open();
+    thread = std::thread([this] { run(socket); });
+  }
+
+  // A new socket, watched from before it connects so that no handshake
+  // outcome is missed.
+  void open() {
+    monitor.reset();
+    socket = zmq::socket_t(ctx, zmq::socket_type::dealer);
     wire::configure_dealer(socket, limits);
+    if (credentials) curve::configure_client(socket, *credentials);
+    monitor = std::make_unique<curve::handshake_monitor>(ctx, socket, endpoint, credentials.has_value());
     socket.connect(endpoint);
-    thread = std::thread([this, s = std::move(socket)]() mutable { run(s); });
   }
 
   ~impl() {
@@ -90,8 +114,12 @@ struct client::impl {
 
   void send_batch(zmq::socket_t& s, std::vector<outgoing>& batch) {
     for (auto& o : batch) {
+      if (!wire::send(s, protocol::command::request, o.meta, zmq::buffer(o.args))) {
+        // No connection to queue it on: the broker refused our handshake.
+        if (o.done) fail(o.done, monitor->why_unreachable());
+        continue;
+      }
       if (o.done) in_flight.emplace(o.id, pending{std::move(o.done), o.deadline});
-      wire::send(s, protocol::command::request, o.meta, zmq::buffer(o.args));
     }
     batch.clear();
   }
@@ -132,11 +160,35 @@ struct client::impl {
       if (it->second.deadline <= now) {
         auto done = std::move(it->second.done);
         it = in_flight.erase(it);
-        fail(done, "no reply from the broker within the timeout");
+        fail(done, monitor->connected() ? "no reply from the broker within the timeout"
+                                        : monitor->why_unreachable());
       } else {
         ++it;
       }
     }
+  }
+
+  // Follows the socket's handshakes. When the broker refused this client
+  // (a key it does not accept, CURVE on one side only), ZeroMQ has dropped
+  // the connection and what was queued on it, and does not reconnect: the
+  // asks in flight can get no reply and fail now, and a new socket tries
+  // again after a pause.
+  void watch_connection(clock::time_point now) {
+    monitor->poll();
+    if (monitor->connected()) reopen_delay = first_reopen_delay;
+    if (reopen_at) {
+      if (now < *reopen_at) return;
+      reopen_at.reset();
+      open();
+      return;
+    }
+    if (!monitor->gave_up()) return;
+    const auto why = monitor->why_unreachable();
+    auto lost = std::move(in_flight);
+    in_flight.clear();
+    for (auto& [id, p] : lost) fail(p.done, why);
+    reopen_at = now + reopen_delay;
+    reopen_delay = std::min<clock::duration>(reopen_delay * 2, max_reopen_delay);
   }
 
   // Sends what callers submitted.
@@ -164,6 +216,7 @@ struct client::impl {
       }
       const auto now = clock::now();
       if (now >= next_scan) {
+        watch_connection(now);
         expire(now);
         next_scan = now + std::chrono::milliseconds(20);
       }
@@ -182,7 +235,9 @@ struct client::impl {
 };
 
 client::client(std::string endpoint, client_options options)
-    : endpoint_(std::move(endpoint)), options_(options), impl_(std::make_unique<impl>(endpoint_, options_.limits)) {}
+    : endpoint_(std::move(endpoint)),
+      options_(std::move(options)),
+      impl_(std::make_unique<impl>(endpoint_, options_.limits, options_.curve)) {}
 
 client::~client() = default;
 

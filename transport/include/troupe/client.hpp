@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "troupe/conversion.hpp"
+#include "troupe/curve.hpp"
 #include "troupe/endpoint.hpp"  // default_broker_endpoint()
 #include "troupe/errors.hpp"
 #include "troupe/protocol.hpp"
@@ -50,6 +51,10 @@ namespace troupe {
 struct client_options {
   std::chrono::milliseconds timeout{30000};  // default per-call timeout
   protocol::limits limits;                   // bounds for decoding reply values
+  // CURVE: this client's secret certificate and the broker's public one
+  // (docs/security.md). By default $TROUPE_CURVE_SECRET and
+  // $TROUPE_BROKER_KEY; both empty: plaintext.
+  curve::client_keys curve = curve::client_keys::from_environment();
 };
 
 // Options of one ask; plain values.
@@ -104,8 +109,14 @@ class client {
 
   // Starts the client's I/O thread and connects to `endpoint` in the
   // background: no broker needs to be up yet. Throws zmq::error_t for an
-  // endpoint ZeroMQ cannot parse, std::runtime_error (or std::system_error)
-  // when the thread or its wake-up descriptor cannot be created.
+  // endpoint ZeroMQ cannot parse, curve::key_error for CURVE key files that
+  // cannot be used, std::runtime_error (or std::system_error) when the
+  // thread or its wake-up descriptor cannot be created.
+  //
+  // When no broker answers, or the broker refuses this client's key, every
+  // ask still ends within its timeout, with deadline_exceeded and a message
+  // that says which: "no broker answering at ENDPOINT", or
+  // "authentication failed: ..." (at once once the broker has refused).
   explicit client(std::string endpoint, client_options options = {});
   // Fails whatever is still pending with deadline_exceeded ("the client was
   // closed") and joins the I/O thread. Not from a callback or a future's
