@@ -16,10 +16,13 @@ using protocol::command;
 
 class raw_peer {
  public:
-  explicit raw_peer(const std::string& endpoint) {
+  // A peer of `c` that sends what clients and workers send (with a key of
+  // every role when the cluster runs CURVE).
+  explicit raw_peer(const cluster& c) {
     socket_.set(zmq::sockopt::linger, 0);
     socket_.set(zmq::sockopt::rcvtimeo, 5000);
-    socket_.connect(endpoint);
+    c.secure(socket_, "any");
+    socket_.connect(c.endpoint());
   }
   void send(const std::vector<std::string>& frames) {
     for (std::size_t i = 0; i < frames.size(); ++i)
@@ -65,7 +68,7 @@ TEST(BadInput, BrokerAndWorkerSurviveAndAnswer) {
   cluster c({"--max-message-bytes", "4096"});
   c.start_worker({"--max-message-bytes", "4096"});
   ASSERT_TRUE(c.wait_for_workers(1));
-  raw_peer peer(c.endpoint());
+  raw_peer peer(c);
   const auto req = hdr(command::request);
 
   // Dropped without a reply: not our protocol at all.
@@ -138,7 +141,7 @@ TEST(BadInput, GarbageRequestsWithAValidHeaderAllGetAnAnswer) {
   cluster c;
   c.start_worker();
   ASSERT_TRUE(c.wait_for_workers(1));
-  raw_peer peer(c.endpoint());
+  raw_peer peer(c);
   std::mt19937 rng(99);
   const int n = 500;
   for (int i = 0; i < n; ++i) {

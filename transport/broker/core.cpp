@@ -12,6 +12,24 @@ using protocol::status;
 
 constexpr std::uint64_t max_timeout_ms = 86'400'000;  // one day
 
+// For log lines about refused commands.
+std::string_view command_name(command c) {
+  switch (c) {
+    case command::request:
+      return "REQUEST";
+    case command::reply:
+      return "REPLY";
+    case command::ready:
+      return "READY";
+    case command::heartbeat:
+      return "HEARTBEAT";
+    case command::disconnect:
+      return "DISCONNECT";
+    default:
+      return "a worker's command";
+  }
+}
+
 std::uint16_t offset_in(const zmq::message_t& frame, std::string_view part) {
   return static_cast<std::uint16_t>(part.data() - static_cast<const char*>(frame.data()));
 }
@@ -50,7 +68,7 @@ void broker_core::on_message(const peer& from, std::span<zmq::message_t> frames,
   // Everything else is a worker's. Refused without an answer, so a peer
   // that is not a worker learns nothing, not even which routing ids exist.
   if (!has_role(from.role, peer_role::worker))
-    return refuse_command(from, "a worker's command (not a worker key)", now);
+    return refuse_command(from, std::string(command_name(*cmd)) + " (not a worker key)", now);
   if (*cmd == command::heartbeat && body == 1) return on_heartbeat_for(from, frames[1], now);
   if (*cmd == command::ready) {
     if (body != 1) {
