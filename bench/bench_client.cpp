@@ -275,6 +275,7 @@ result run_raw(const settings& s, const std::vector<std::string>& addrs) {
     sock.set(zmq::sockopt::sndhwm, 0);
     sock.set(zmq::sockopt::rcvhwm, 0);
     sock.set(zmq::sockopt::rcvtimeo, 10000);
+    bench::curve_client_from_env(sock);
     sock.connect(s.endpoint);
     st.conns.push_back({std::move(sock), 0});
   }

@@ -9,8 +9,11 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <string_view>
+#include <zmq.hpp>
 
 namespace bench {
 
@@ -170,6 +173,39 @@ inline void install_stop_handlers() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+}
+
+// CURVE from the environment, so that the same programs measure encrypted
+// runs (bench/curve_bench.py). Keys are Z85 text:
+//   BENCH_CURVE_SERVER_SECRET  the forwarder is a CURVE server with this
+//                              secret key (and no ZAP handler: any client key)
+//   BENCH_CURVE_SERVER_KEY     a client or worker is a CURVE client of the
+//                              server with this public key, with the key pair
+//   BENCH_CURVE_PUBLIC, BENCH_CURVE_SECRET  (else a fresh one)
+// Unset: plaintext. Call before bind() or connect().
+inline void curve_server_from_env(zmq::socket_t& s) {
+  const char* secret = std::getenv("BENCH_CURVE_SERVER_SECRET");
+  if (!secret || !*secret) return;
+  s.set(zmq::sockopt::curve_server, true);
+  s.set(zmq::sockopt::curve_secretkey, std::string(secret));
+}
+
+inline void curve_client_from_env(zmq::socket_t& s) {
+  const char* server = std::getenv("BENCH_CURVE_SERVER_KEY");
+  if (!server || !*server) return;
+  std::string pub, sec;
+  if (const char* p = std::getenv("BENCH_CURVE_PUBLIC"), *q = std::getenv("BENCH_CURVE_SECRET"); p && q) {
+    pub = p;
+    sec = q;
+  } else {
+    char p41[41], s41[41];
+    if (zmq_curve_keypair(p41, s41) != 0) throw zmq::error_t();
+    pub.assign(p41, 40);
+    sec.assign(s41, 40);
+  }
+  s.set(zmq::sockopt::curve_serverkey, std::string(server));
+  s.set(zmq::sockopt::curve_publickey, pub);
+  s.set(zmq::sockopt::curve_secretkey, sec);
 }
 
 }  // namespace bench

@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
   router.set(zmq::sockopt::sndhwm, 0);
   router.set(zmq::sockopt::rcvhwm, 0);
   router.set(zmq::sockopt::rcvtimeo, 200);  // a blocking recv still sees a stop request in time
+  bench::curve_server_from_env(router);
   router.bind(argv[1]);
   std::printf("floor listening on %s\n", router.get(zmq::sockopt::last_endpoint).c_str());
   std::fflush(stdout);

@@ -145,6 +145,7 @@ int main(int argc, char** argv) {
   s.set(zmq::sockopt::sndhwm, 0);
   s.set(zmq::sockopt::rcvhwm, 0);
   s.set(zmq::sockopt::rcvtimeo, 200);  // a blocking recv still sees a stop request in time
+  bench::curve_client_from_env(s);
   s.connect(argv[1]);
   {
     bench::mp_writer info;

@@ -12,7 +12,7 @@ stopped by pid at the end (also on Ctrl-C); every wait is bounded.
   bench/run.py [--rounds 3] [--quick] [--only SECTIONS] [--out DIR] [--bin DIR]
 
 SECTIONS is a comma list of: floor, compare, credits, fanin, window, client,
-keys, names, memory, callgrind, micro, pyworker, pyclient (default: all). troupe always runs
+keys, names, memory, callgrind, micro, pyworker, pyclient, curve (default: all). troupe always runs
 with its default settings except where a section says otherwise (credits).
 --bin (or $TROUPE_BIN_DIR) names the directory of the executables (default
 build/bin). The floor/troupe sections pin the broker and the client to one
@@ -39,6 +39,7 @@ BIN = os.environ.get("TROUPE_BIN_DIR") or os.path.join(ROOT, "build", "bin")
 SECTIONS = ["floor", "compare", "credits", "fanin", "window", "client", "keys", "names", "memory", "callgrind",
             "micro"]
 SECTIONS += ["pyworker", "pyclient"]  # the Python worker and clients against raw pyzmq (issues 15, 13)
+SECTIONS += ["curve"]  # B1/B2 with CURVE against plaintext, troupe and the floor (issue 10)
 
 
 # ---- processes ---------------------------------------------------------------
@@ -247,7 +248,7 @@ class System:
     placement of PLACEMENTS; measure() runs the client where it says."""
 
     def __init__(self, kind, transport, tmp, worker="examples", credits=None, broker_prefix=(), worker_prefix=(),
-                 tag="", worker_args=(), workers=1, floor_args=(), floor_worker_args=(), pin=False):
+                 tag="", worker_args=(), workers=1, floor_args=(), floor_worker_args=(), pin=False, broker_args=()):
         self.kind, self.tmp = kind, tmp
         tag = tag or kind
         listen = "tcp://127.0.0.1:*" if transport == "tcp" else "ipc://%s/%s.sock" % (tmp, tag)
@@ -255,7 +256,7 @@ class System:
         if kind == "floor":
             args = [os.path.join(BIN, "troupe-floor-forwarder"), listen] + list(floor_args)
         else:
-            args = [os.path.join(BIN, "troupe"), "broker", "--listen", listen]
+            args = [os.path.join(BIN, "troupe"), "broker", "--listen", listen] + list(broker_args)
         self.broker = PROCS.start(list(broker_prefix) + args, blog)
         self.endpoint = wait_for(lambda: listening_endpoint(blog), 60, kind + " broker to listen")
         self.workers = []
@@ -951,6 +952,15 @@ def section_pyclient(a, tmp, results):
 
 
 # ---- plots -------------------------------------------------------------------
+
+def section_curve(a, tmp, results):
+    """Issue 10, from bench/curve_bench.py: B1 and B2 of the floor and troupe,
+    each plaintext and with CURVE, alternating in one run; and ZeroMQ's own
+    cost of CURVE per frame."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import curve_bench  # noqa: PLC0415 (bench/curve_bench.py, next to this file)
+    curve_bench.section(sys.modules[__name__], a, tmp, results)
+
 
 def plots(a, results):
     if not shutil.which("gnuplot"):
