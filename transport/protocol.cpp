@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "protocol_durable.hpp"
 #include "wire_reader.hpp"
 
 namespace troupe::protocol {
@@ -11,7 +12,8 @@ namespace {
 
 constexpr std::array<std::string_view, status_count> status_names = {
     "ok",         "unknown_actor",     "unknown_method", "bad_args",    "actor_error",
-    "overloaded", "deadline_exceeded", "worker_lost",    "bad_request",
+    "overloaded", "deadline_exceeded", "worker_lost",    "bad_request", "time_limit_exceeded",
+    "store_unavailable",
 };
 
 // Appends msgpack output to a std::string whose capacity the caller reuses.
@@ -94,7 +96,7 @@ std::optional<command> parse_header(const void* data, std::size_t size) {
   const auto* p = static_cast<const unsigned char*>(data);
   if (size != header_size || p[0] != 'T' || p[1] != 'R' || p[2] != 'P' || p[3] != version)
     return std::nullopt;
-  if (p[4] < 0x01 || p[4] > 0x05) return std::nullopt;
+  if (p[4] < 0x01 || p[4] > 0x06) return std::nullopt;
   return static_cast<command>(p[4]);
 }
 
@@ -135,13 +137,15 @@ std::optional<request_meta> decode_request_meta(const void* data, std::size_t si
   wire_reader r(data, size);
   request_meta m;
   auto n = r.array_header();
-  if (!n || *n != 5) return std::nullopt;
+  if (!n || (*n != 5 && *n != 6)) return std::nullopt;
   auto id = r.uint();
   auto address = r.str();
   auto method = r.str();
   auto flags = r.uint();
   auto timeout = r.uint();
-  if (!id || !address || !method || !flags || !timeout || !r.at_end()) return std::nullopt;
+  if (!id || !address || !method || !flags || !timeout) return std::nullopt;
+  if (*n == 6 && !decode_durable_meta(r, m)) return std::nullopt;  // protocol_durable.cpp
+  if (!r.at_end()) return std::nullopt;
   m.id = *id;
   m.address = *address;
   m.method = *method;
@@ -173,7 +177,7 @@ std::optional<ready_info> decode_ready(const void* data, std::size_t size, std::
   // register any number of names past the per-array bound. The known keys
   // are tracked here; unknown ones are kept (as views into the frame) and
   // compared once at the end.
-  enum : unsigned { seen_name = 1, seen_pid = 2, seen_credits = 4, seen_actors = 8 };
+  enum : unsigned { seen_name = 1, seen_pid = 2, seen_credits = 4, seen_actors = 8, seen_keys = 16, seen_retry = 32 };
   unsigned seen = 0;
   auto first_time = [&seen](unsigned bit) {
     const bool fresh = (seen & bit) == 0;
@@ -217,6 +221,10 @@ std::optional<ready_info> decode_ready(const void* data, std::size_t size, std::
                         "' is not 1..64 bytes of [A-Za-z0-9_.-]");
         info.actors.emplace_back(*name);
       }
+    } else if (*key == "keys" || *key == "retry") {  // protocol_durable.cpp
+      if (!first_time(*key == "keys" ? seen_keys : seen_retry)) return refuse_twice(*key);
+      if (auto bad = *key == "keys" ? decode_ready_keys(r, info) : decode_ready_retry(r, info); !bad.empty())
+        return refuse(bad);
     } else {  // unknown keys are ignored for forward compatibility
       unknown_keys.push_back(*key);
       if (!r.skip()) return refuse("READY info value of '" + std::string(*key) + "' is malformed");
@@ -255,11 +263,57 @@ std::optional<ready_ack> decode_ready_ack(const void* data, std::size_t size) {
   return ack;
 }
 
+std::optional<disconnect_info> decode_disconnect_info(const void* data, std::size_t size) {
+  wire_reader r(data, size);
+  auto n = r.map_header();
+  if (!n) return std::nullopt;
+  disconnect_info info;
+  bool have_stuck = false, have_why = false;
+  std::vector<std::string_view> unknown_keys;
+  for (std::uint32_t i = 0; i < *n; ++i) {
+    auto key = r.str();
+    if (!key || !valid_utf8(*key)) return std::nullopt;
+    if (*key == "stuck") {
+      auto v = r.uint();
+      if (have_stuck || !v || *v == 0) return std::nullopt;
+      info.stuck = *v;
+      have_stuck = true;
+    } else if (*key == "why") {
+      auto v = r.str();
+      if (have_why || !v || v->empty() || v->size() > 256 || !valid_utf8(*v)) return std::nullopt;
+      info.why = *v;
+      have_why = true;
+    } else {  // unknown keys are ignored, but each key may appear once
+      unknown_keys.push_back(*key);
+      if (!r.skip()) return std::nullopt;
+    }
+  }
+  if (!r.at_end()) return std::nullopt;
+  std::sort(unknown_keys.begin(), unknown_keys.end());
+  if (std::adjacent_find(unknown_keys.begin(), unknown_keys.end()) != unknown_keys.end()) return std::nullopt;
+  return info;
+}
+
+std::optional<std::vector<std::string_view>> decode_release(const void* data, std::size_t size) {
+  wire_reader r(data, size);
+  auto n = r.array_header();
+  if (!n || *n < 1 || *n > max_release_addresses) return std::nullopt;
+  std::vector<std::string_view> out;
+  out.reserve(*n);
+  for (std::uint32_t i = 0; i < *n; ++i) {
+    auto a = r.str();
+    if (!a || !valid_utf8(*a)) return std::nullopt;
+    out.push_back(*a);
+  }
+  if (!r.at_end()) return std::nullopt;
+  return out;
+}
+
 void encode_request_meta(std::string& out, const request_meta& meta) {
   out.clear();
   string_sink sink{out};
   msgpack::packer<string_sink> pk(sink);
-  pk.pack_array(5);
+  pk.pack_array(meta.has_durable ? 6 : 5);
   pk.pack_uint64(meta.id);
   pk.pack_str(static_cast<std::uint32_t>(meta.address.size()));
   pk.pack_str_body(meta.address.data(), static_cast<std::uint32_t>(meta.address.size()));
@@ -267,6 +321,7 @@ void encode_request_meta(std::string& out, const request_meta& meta) {
   pk.pack_str_body(meta.method.data(), static_cast<std::uint32_t>(meta.method.size()));
   pk.pack_uint64(meta.flags);
   pk.pack_uint64(meta.timeout_ms);
+  if (meta.has_durable) encode_durable_meta(out, meta);  // protocol_durable.cpp
 }
 
 void encode_reply_meta(std::string& out, std::uint64_t id, std::string_view status_text) {
@@ -283,7 +338,7 @@ void encode_ready(std::string& out, const ready_info& info) {
   out.clear();
   string_sink sink{out};
   msgpack::packer<string_sink> pk(sink);
-  pk.pack_map(4);
+  pk.pack_map(4 + (info.keys.empty() ? 0 : 1) + (info.retry.empty() ? 0 : 1));
   pk.pack(std::string_view("name"));
   pk.pack(std::string_view(info.name));
   pk.pack(std::string_view("pid"));
@@ -293,6 +348,7 @@ void encode_ready(std::string& out, const ready_info& info) {
   pk.pack(std::string_view("actors"));
   pk.pack_array(static_cast<std::uint32_t>(info.actors.size()));
   for (const auto& a : info.actors) pk.pack(std::string_view(a));
+  encode_ready_durable(out, info);  // protocol_durable.cpp: `keys` and `retry`, when set
 }
 
 void encode_ready_ack(std::string& out, const ready_ack& ack) {
@@ -304,6 +360,29 @@ void encode_ready_ack(std::string& out, const ready_ack& ack) {
   pk.pack_uint64(ack.heartbeat_ms);
   pk.pack(std::string_view("liveness"));
   pk.pack_uint64(ack.liveness);
+}
+
+void encode_disconnect_info(std::string& out, const disconnect_info& info) {
+  out.clear();
+  string_sink sink{out};
+  msgpack::packer<string_sink> pk(sink);
+  pk.pack_map((info.stuck != 0 ? 1 : 0) + (info.why.empty() ? 0 : 1));
+  if (info.stuck != 0) {
+    pk.pack(std::string_view("stuck"));
+    pk.pack_uint64(info.stuck);
+  }
+  if (!info.why.empty()) {
+    pk.pack(std::string_view("why"));
+    pk.pack(to_valid_utf8(info.why.substr(0, 250)));  // at most 256 bytes once repaired
+  }
+}
+
+void encode_release(std::string& out, const std::vector<std::string>& addresses) {
+  out.clear();
+  string_sink sink{out};
+  msgpack::packer<string_sink> pk(sink);
+  pk.pack_array(static_cast<std::uint32_t>(addresses.size()));
+  for (const auto& a : addresses) pk.pack(std::string_view(a));
 }
 
 void encode_str(std::string& out, std::string_view text) {

@@ -27,7 +27,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(fuzz::one_value(bytes), "accepted bytes that are not one msgpack value: " + fuzz::hex(bytes));
   const auto handle = msgpack::unpack(bytes.data(), bytes.size());
   const auto& o = handle.get();
-  FUZZ_CHECK(o.type == msgpack::type::ARRAY && o.via.array.size == 5);
+  // A durable message's meta has a 6th element, a map (docs/protocol.md).
+  FUZZ_CHECK(o.type == msgpack::type::ARRAY && o.via.array.size == (meta->has_durable ? 6u : 5u));
+  FUZZ_CHECK(!meta->has_durable || o.via.array.ptr[5].type == msgpack::type::MAP);
+  FUZZ_CHECK(!meta->has_durable || inside(meta->message_id, data, size), "the message id leaves the frame");
   const auto* e = o.via.array.ptr;
   FUZZ_CHECK(e[0].type == msgpack::type::POSITIVE_INTEGER && e[0].via.u64 == meta->id);
   FUZZ_CHECK(e[1].type == msgpack::type::STR && e[1].as<std::string_view>() == meta->address);
@@ -41,6 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto again = protocol::decode_request_meta(encoded.data(), encoded.size());
   FUZZ_CHECK(again.has_value(), "a re-encoded meta does not decode: " + fuzz::hex(encoded));
   FUZZ_CHECK(again->id == meta->id && again->address == meta->address && again->method == meta->method &&
-             again->flags == meta->flags && again->timeout_ms == meta->timeout_ms);
+             again->flags == meta->flags && again->timeout_ms == meta->timeout_ms &&
+             again->has_durable == meta->has_durable && again->message_id == meta->message_id &&
+             again->delay_ms == meta->delay_ms && again->delivery == meta->delivery);
   return 0;
 }

@@ -54,7 +54,8 @@ std::string str(std::string_view s) {
 }
 
 TEST(Header, RoundTripsEveryCommand) {
-  for (auto c : {command::request, command::reply, command::ready, command::heartbeat, command::disconnect}) {
+  for (auto c : {command::request, command::reply, command::ready, command::heartbeat, command::disconnect,
+                 command::release}) {
     const auto h = header(c);
     EXPECT_EQ(parse_header(h.data(), h.size()), c);
   }
@@ -63,7 +64,7 @@ TEST(Header, RoundTripsEveryCommand) {
 TEST(Header, RejectsWrongSignatureVersionCommandAndSize) {
   EXPECT_FALSE(parse_header("TRQ\x01\x01", 5));
   EXPECT_FALSE(parse_header("TRP\x02\x01", 5));
-  EXPECT_FALSE(parse_header("TRP\x01\x06", 5));
+  EXPECT_FALSE(parse_header("TRP\x01\x07", 5));
   EXPECT_FALSE(parse_header("TRP\x01\x00", 5));
   EXPECT_FALSE(parse_header("TRP\x01", 4));
   EXPECT_FALSE(parse_header("TRP\x01\x01x", 6));
@@ -192,7 +193,9 @@ TEST(Address, SplitsAndValidates) {
 TEST(Status, NamesAreStable) {
   const std::vector<std::string> expected = {
       "ok",         "unknown_actor",     "unknown_method", "bad_args",   "actor_error",
-      "overloaded", "deadline_exceeded", "worker_lost",    "bad_request"};
+      "overloaded", "deadline_exceeded", "worker_lost",    "bad_request", "time_limit_exceeded",
+      "store_unavailable"};
+  ASSERT_EQ(expected.size(), status_count);
   for (std::size_t i = 0; i < expected.size(); ++i) {
     EXPECT_EQ(to_string(static_cast<status>(i)), expected[i]);
     EXPECT_EQ(status_from_string(expected[i]), static_cast<status>(i));
@@ -484,6 +487,10 @@ TEST(Vectors, MatchTheCppEncoder) {
        {hdr(command::reply), reply(7, "worker_lost"), str("worker 'examples-worker-1' died")}},
       {"reply_error_bad_request",
        {hdr(command::reply), reply(7, "bad_request"), str("malformed request meta")}},
+      {"reply_error_time_limit_exceeded",
+       {hdr(command::reply), reply(7, "time_limit_exceeded"),
+        str("squares.square_slowly ran past its time limit of 5000 ms; its process was replaced")}},
+      {"disconnect_worker_gone", {hdr(command::disconnect), "w00000000deadbeef"}},
       {"heartbeat", {hdr(command::heartbeat)}},
       {"heartbeat_for_worker", {hdr(command::heartbeat), "w00000000deadbeef"}},
       {"disconnect", {hdr(command::disconnect)}},
@@ -497,6 +504,13 @@ TEST(Vectors, MatchTheCppEncoder) {
   std::string ack;
   encode_ready_ack(ack, {1000, 3});
   EXPECT_EQ(read_vector("ready_ack"), (std::vector<std::string>{hdr(command::ready), ack}));
+  std::string info;
+  encode_disconnect_info(info, {7, "ran past its time limit of 5000 ms"});
+  EXPECT_EQ(read_vector("disconnect_time_limit"),
+            (std::vector<std::string>{hdr(command::disconnect), "w00000000deadbeef", info}));
+  std::string release;
+  encode_release(release, {"counter/alice", "counter/bob"});
+  EXPECT_EQ(read_vector("release"), (std::vector<std::string>{hdr(command::release), release}));
 }
 
 // ...and our decoders read them back.
@@ -522,6 +536,52 @@ TEST(Vectors, DecodeWithTheCppDecoder) {
   EXPECT_EQ(ack->liveness, 3u);
   EXPECT_FALSE(decode_ready_ack(ready[1].data(), ready[1].size()))
       << "a worker's READY is no acknowledgement";
+  auto gone = read_vector("disconnect_time_limit");
+  ASSERT_EQ(gone.size(), 3u);
+  auto gone_info = decode_disconnect_info(gone[2].data(), gone[2].size());
+  ASSERT_TRUE(gone_info);
+  EXPECT_EQ(gone_info->stuck, 7u);
+  EXPECT_EQ(gone_info->why, "ran past its time limit of 5000 ms");
+  auto release = read_vector("release");
+  ASSERT_EQ(release.size(), 2u);
+  EXPECT_EQ(parse_header(release[0].data(), release[0].size()), command::release);
+  auto addresses = decode_release(release[1].data(), release[1].size());
+  ASSERT_TRUE(addresses);
+  EXPECT_EQ(*addresses, (std::vector<std::string_view>{"counter/alice", "counter/bob"}));
+}
+
+// DISCONNECT info and RELEASE: the bounds of docs/protocol.md.
+TEST(DisconnectInfo, OptionalKeysWithinBounds) {
+  std::string b;
+  encode_disconnect_info(b, {});
+  EXPECT_EQ(b, "\x80");  // nothing set: an empty map
+  auto none = decode_disconnect_info(b.data(), b.size());
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->stuck, 0u);
+  EXPECT_TRUE(none->why.empty());
+  // A `why` over 256 bytes is cut (and kept UTF-8) by the encoder...
+  encode_disconnect_info(b, {0, std::string(300, 'x') + "\xff"});
+  auto cut = decode_disconnect_info(b.data(), b.size());
+  ASSERT_TRUE(cut);
+  EXPECT_LE(cut->why.size(), 256u);
+  // ...and refused by the decoder; so are stuck 0, a non-map and unknown keys twice.
+  const std::string long_why = "\x81\xa3why\xda\x01\x01" + std::string(257, 'x');
+  EXPECT_FALSE(decode_disconnect_info(long_why.data(), long_why.size()));
+  EXPECT_FALSE(decode_disconnect_info("\x81\xa5stuck\x00", 8));
+  EXPECT_FALSE(decode_disconnect_info("\x91\x07", 2));
+  EXPECT_FALSE(decode_disconnect_info("\x82\xa1z\x01\xa1z\x02", 7));
+  EXPECT_TRUE(decode_disconnect_info("\x81\xa1z\x01", 4)) << "unknown keys are ignored";
+}
+
+TEST(Release, OneToTenThousandStrings) {
+  std::string b;
+  encode_release(b, std::vector<std::string>(max_release_addresses, "counter/k"));
+  EXPECT_TRUE(decode_release(b.data(), b.size()));
+  encode_release(b, std::vector<std::string>(max_release_addresses + 1, "counter/k"));
+  EXPECT_FALSE(decode_release(b.data(), b.size()));
+  EXPECT_FALSE(decode_release("\x90", 1)) << "empty";
+  EXPECT_FALSE(decode_release("\xa1x", 2)) << "not an array";
+  EXPECT_FALSE(decode_release("\x91\xa1x\xc0", 4)) << "trailing bytes";
 }
 
 // A refused READY says why, in words a worker's log can show.
@@ -583,6 +643,15 @@ const std::map<std::string, refusal> reject_vectors = {
     {"reject_ready_repeated_unknown_key", refusal::malformed},
     {"reject_ready_name_not_utf8", refusal::malformed},
     {"reject_ready_negative_credits", refusal::malformed},
+    {"reject_disconnect_negative_stuck", refusal::malformed},
+    {"reject_disconnect_repeated_why", refusal::malformed},
+    {"reject_request_durable_without_id", refusal::meta_unreadable},
+    {"reject_request_durable_id_too_long", refusal::meta_unreadable},
+    {"reject_request_durable_repeated_id", refusal::meta_unreadable},
+    {"reject_ready_key_not_keyed", refusal::malformed},
+    {"reject_ready_retry_zero_attempts", refusal::malformed},
+    {"reject_release_not_str", refusal::malformed},
+    {"reject_release_not_utf8", refusal::malformed},
 };
 
 TEST(Vectors, EveryAcceptAndRejectVectorIsChecked) {
@@ -661,10 +730,72 @@ TEST(Vectors, RejectVectorsAreRefused) {
       case command::ready:
         EXPECT_FALSE(decode_ready(v[1].data(), v[1].size()));
         break;
+      case command::disconnect:
+        ASSERT_EQ(v.size(), 3u);
+        EXPECT_FALSE(decode_disconnect_info(v[2].data(), v[2].size()));
+        break;
+      case command::release:
+        EXPECT_FALSE(decode_release(v[1].data(), v[1].size()));
+        break;
       default:
         ADD_FAILURE() << "unexpected command";
     }
   }
+}
+
+// Durable messages (docs/protocol.md, "Durable messages"): our encoders
+// write the vectors' bytes, and our decoders read them back.
+TEST(Vectors, DurableMessagesMatchTheCppEncoderAndDecoder) {
+  auto durable_meta = [](std::uint64_t id, std::string_view address, std::string_view method, std::uint64_t flags,
+                         std::uint64_t timeout, std::string_view mid, std::uint64_t delay, std::uint64_t delivery) {
+    request_meta m{id, address, method, flags, timeout};
+    m.has_durable = true;
+    m.message_id = mid;
+    m.delay_ms = delay;
+    m.delivery = delivery;
+    std::string out;
+    encode_request_meta(out, m);
+    return out;
+  };
+  const std::string tell_id = "0f1e2d3c4b5a69780000000000000001";
+  EXPECT_EQ(read_vector("request_durable_tell"),
+            (std::vector<std::string>{hdr(command::request),
+                                      durable_meta(10, "counter/alice", "add", 3, 0, tell_id, 0, 0), "\x91\x05"}));
+  EXPECT_EQ(read_vector("request_durable_delayed")[1], durable_meta(11, "mailer", "send", 3, 0, "order-1234", 30000, 0));
+  EXPECT_EQ(read_vector("request_durable_ask")[1], durable_meta(12, "squares", "square", 2, 5000, "ask-12", 0, 0));
+  EXPECT_EQ(read_vector("request_durable_to_worker")[1],
+            durable_meta(7, "counter/alice", "add", 3, 60000, tell_id, 0, 2));
+  EXPECT_EQ(read_vector("reply_durable_confirmed"),
+            (std::vector<std::string>{hdr(command::reply), reply(10, "ok"), "\xc0"}));
+  EXPECT_EQ(read_vector("reply_error_store_unavailable")[1], reply(7, "store_unavailable"));
+
+  const auto to_worker = read_vector("request_durable_to_worker");
+  const auto m = decode_request_meta(to_worker[1].data(), to_worker[1].size());
+  ASSERT_TRUE(m);
+  EXPECT_TRUE(m->is_durable() && m->is_tell() && m->has_durable);
+  EXPECT_EQ(m->message_id, tell_id);
+  EXPECT_EQ(m->delivery, 2u);
+  const auto delayed = read_vector("request_durable_delayed");
+  EXPECT_EQ(decode_request_meta(delayed[1].data(), delayed[1].size())->delay_ms, 30000u);
+
+  ready_info info{"examples-worker-1", 4242, 16, {"squares", "counter"}, {"counter/alice", "counter/bob"},
+                  {retry_policy{"counter", "add", 3, 1000, 60000, {"actor_error", "worker_lost"}}}};
+  std::string ready;
+  encode_ready(ready, info);
+  EXPECT_EQ(read_vector("ready_with_keys"), (std::vector<std::string>{hdr(command::ready), ready}));
+  const auto back = decode_ready(ready.data(), ready.size());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->keys, info.keys);
+  ASSERT_EQ(back->retry.size(), 1u);
+  EXPECT_EQ(back->retry[0].attempts, 3u);
+  EXPECT_EQ(back->retry[0].on, info.retry[0].on);
+  const auto for_worker = read_vector("ready_for_worker");
+  ASSERT_EQ(for_worker.size(), 3u);
+  EXPECT_EQ(for_worker[2], "w00000000deadbeef");
+  EXPECT_TRUE(decode_ready(for_worker[1].data(), for_worker[1].size()));
+  std::string release;
+  encode_release(release, {"counter/alice"});
+  EXPECT_EQ(read_vector("release_to_worker"), (std::vector<std::string>{hdr(command::release), release}));
 }
 
 }  // namespace

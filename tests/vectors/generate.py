@@ -34,7 +34,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 
 SIGNATURE = b"TRP"
 VERSION = 1
-REQUEST, REPLY, READY, HEARTBEAT, DISCONNECT = 1, 2, 3, 4, 5
+REQUEST, REPLY, READY, HEARTBEAT, DISCONNECT, RELEASE = 1, 2, 3, 4, 5, 6
 
 ERROR_MESSAGES: dict[str, str] = {
     "unknown_actor": "no worker hosts actor 'nope'",
@@ -45,6 +45,8 @@ ERROR_MESSAGES: dict[str, str] = {
     "deadline_exceeded": "timeout of 5000 ms passed",
     "worker_lost": "worker 'examples-worker-1' died",
     "bad_request": "malformed request meta",
+    "time_limit_exceeded": "squares.square_slowly ran past its time limit of 5000 ms; its process was replaced",
+    "store_unavailable": "the broker's store cannot be written: store /var/lib/troupe/b.store: the disk is full",
 }
 
 
@@ -185,9 +187,69 @@ VECTORS["disconnect_refused"] = (
     "DISCONNECT", "broker -> worker: its READY is refused, and the frame says why (a str)",
     [("reason", "READY credits must be an int in 1..100000")],
 )
+VECTORS["disconnect_worker_gone"] = (
+    "DISCONNECT", "pool supervisor -> broker: the worker process whose work socket has this raw routing id "
+    "is gone (it died, or was killed)",
+    [("worker", Raw(b"w00000000deadbeef"))],
+)
+VECTORS["disconnect_time_limit"] = (
+    "DISCONNECT", "pool supervisor -> broker: the process was killed while running request 7 past its time limit",
+    [("worker", Raw(b"w00000000deadbeef")),
+     ("info", {"stuck": 7, "why": "ran past its time limit of 5000 ms"})],
+)
+VECTORS["release"] = (
+    "RELEASE", "worker -> broker: these keyed instances were passivated (destroyed) in the worker",
+    [("addresses", ["counter/alice", "counter/bob"])],
+)
+
+# Durable messages (docs/protocol.md, "Durable messages").
+VECTORS["request_durable_tell"] = (
+    "REQUEST", "client -> broker durable tell (flags 3: tell and durable), with its message id",
+    [("meta", [10, "counter/alice", "add", 3, 0, {"id": "0f1e2d3c4b5a69780000000000000001"}]), ("args", [5])],
+)
+VECTORS["request_durable_delayed"] = (
+    "REQUEST", "client -> broker durable tell not delivered before 30 s after the broker got it",
+    [("meta", [11, "mailer", "send", 3, 0, {"id": "order-1234", "delay_ms": 30000}]), ("args", [1234])],
+)
+VECTORS["request_durable_ask"] = (
+    "REQUEST", "client -> broker durable ask (flags 2)",
+    [("meta", [12, "squares", "square", 2, 5000, {"id": "ask-12"}]), ("args", [7])],
+)
+VECTORS["request_durable_to_worker"] = (
+    "REQUEST", "broker -> worker: a durable message's second delivery, with its message id",
+    [("meta", [7, "counter/alice", "add", 3, 60000, {"id": "0f1e2d3c4b5a69780000000000000001", "delivery": 2}]),
+     ("args", [5])],
+)
+VECTORS["reply_durable_confirmed"] = (
+    "REPLY", "broker -> client: durable tell 10 is stored (fsync'd)",
+    [("meta", [10, "ok"]), ("value", None)],
+)
+VECTORS["ready_with_keys"] = (
+    "READY", "worker -> broker registration with the keyed instances it holds and a retry policy",
+    [("info", {
+        "name": "examples-worker-1",
+        "pid": 4242,
+        "credits": 16,
+        "actors": ["squares", "counter"],
+        "keys": ["counter/alice", "counter/bob"],
+        "retry": [{"actor": "counter", "method": "add", "attempts": 3, "backoff_ms": 1000,
+                   "max_backoff_ms": 60000, "on": ["actor_error", "worker_lost"]}],
+    })],
+)
+VECTORS["ready_for_worker"] = (
+    "READY", "from a worker's heartbeat socket, registering its work socket (raw routing id) after a broker "
+    "restart",
+    [("info", {"name": "examples-worker-1", "pid": 4242, "credits": 16, "actors": ["counter"],
+               "keys": ["counter/alice"]}),
+     ("worker", Raw(b"w00000000deadbeef"))],
+)
+VECTORS["release_to_worker"] = (
+    "RELEASE", "broker -> worker: another worker holds these keys; destroy your instances of them",
+    [("addresses", ["counter/alice"])],
+)
 
 COMMANDS = {"REQUEST": REQUEST, "REPLY": REPLY, "READY": READY,
-            "HEARTBEAT": HEARTBEAT, "DISCONNECT": DISCONNECT}
+            "HEARTBEAT": HEARTBEAT, "DISCONNECT": DISCONNECT, "RELEASE": RELEASE}
 
 
 def ints(encoding: str, *values: int) -> list[Int]:
@@ -227,6 +289,7 @@ META_UNREADABLE = "the broker answers `bad_request` with id 0; a worker drops it
 BAD_REQUEST_7 = "the broker (and a worker) answers `bad_request` with id 7"
 DROPPED = "dropped and counted in `stats.dropped`"
 READY_REFUSED = "the broker answers DISCONNECT with the reason and counts it in `stats.dropped`"
+DROPPED_NO_REMOVAL = "dropped and counted in `stats.dropped`; the worker it names stays registered"
 
 # name -> (command name, description, body, outcome)
 REJECT: dict[str, tuple[str, str, list[tuple[str, Any]], str]] = {
@@ -269,6 +332,38 @@ REJECT: dict[str, tuple[str, str, list[tuple[str, Any]], str]] = {
         "READY", "credits -1 as int32",
         [("info", Pairs([("name", "w"), ("pid", 1), ("credits", Int(-1, "int32")), ("actors", ["squares"])]))],
         READY_REFUSED),
+    "reject_disconnect_negative_stuck": (
+        "DISCONNECT", "a supervisor's DISCONNECT whose `stuck` is -7 as int8",
+        [("worker", Raw(b"w00000000deadbeef")), ("info", Pairs([("stuck", Int(-7, "int8"))]))],
+        DROPPED_NO_REMOVAL),
+    "reject_disconnect_repeated_why": (
+        "DISCONNECT", "a supervisor's DISCONNECT whose info has the key `why` twice",
+        [("worker", Raw(b"w00000000deadbeef")), ("info", Pairs([("why", "a"), ("why", "b")]))],
+        DROPPED_NO_REMOVAL),
+    "reject_request_durable_without_id": (
+        "REQUEST", "a durable request whose 6th element has no `id`",
+        [("meta", [7, "counter/alice", "add", 3, 0, {"delay_ms": 5}]), ("args", [5])], META_UNREADABLE),
+    "reject_request_durable_id_too_long": (
+        "REQUEST", "a message id of 129 bytes",
+        [("meta", [7, "counter/alice", "add", 3, 0, {"id": "x" * 129}]), ("args", [5])], META_UNREADABLE),
+    "reject_request_durable_repeated_id": (
+        "REQUEST", "a durable request whose 6th element has the key `id` twice",
+        [("meta", [7, "counter/alice", "add", 3, 0, Pairs([("id", "a"), ("id", "b")])]), ("args", [5])],
+        META_UNREADABLE),
+    "reject_ready_key_not_keyed": (
+        "READY", "`keys` holds an address without a key",
+        [("info", Pairs([("name", "w"), ("pid", 1), ("credits", 1), ("actors", ["counter"]),
+                         ("keys", ["counter"])]))], READY_REFUSED),
+    "reject_ready_retry_zero_attempts": (
+        "READY", "a retry policy of 0 attempts",
+        [("info", Pairs([("name", "w"), ("pid", 1), ("credits", 1), ("actors", ["counter"]),
+                         ("retry", [{"actor": "counter", "method": "add", "attempts": 0}])]))], READY_REFUSED),
+    "reject_release_not_str": (
+        "RELEASE", "an address that is an int",
+        [("addresses", ["counter/alice", Int(7, "uint8")])], DROPPED),
+    "reject_release_not_utf8": (
+        "RELEASE", "an address whose key holds the byte ff, not UTF-8",
+        [("addresses", [Str(b"counter/\xff")])], DROPPED),
 }
 ALL: dict[str, tuple[str, str, list[tuple[str, Any]]]] = {
     **VECTORS,
@@ -286,14 +381,16 @@ def check_by_hand() -> None:
     """Every accept_* vector decodes, with msgpack-python, to its shortest-form
     twin; every reject_* one is a well-formed MessagePack that the protocol
     refuses, so the vectors test troupe's rules and not a parser's accident."""
-    def decoded(frames: list[bytes]) -> list[Any]:
-        return [msgpack.unpackb(f, raw=True, strict_map_key=False) for f in frames[1:]]
+    def decoded(frames: list[bytes], name: str = "") -> list[Any]:
+        body = ALL[name][2] if name else [(None, None)] * (len(frames) - 1)
+        return [msgpack.unpackb(f, raw=True, strict_map_key=False)
+                for f, (_, v) in zip(frames[1:], body) if not isinstance(v, Raw)]  # a routing id is raw bytes
 
     for name, (_, _, _, twin) in ACCEPT.items():
         assert frames_of(name) != frames_of(twin), name
         assert decoded(frames_of(name)) == decoded(frames_of(twin)), name
     for name in REJECT:
-        decoded(frames_of(name))  # raises if it is not even MessagePack
+        decoded(frames_of(name), name)  # raises if it is not even MessagePack
 
 
 def readme() -> str:

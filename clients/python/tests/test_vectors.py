@@ -30,7 +30,10 @@ ERROR_MESSAGES = {
     "deadline_exceeded": "timeout of 5000 ms passed",
     "worker_lost": "worker 'examples-worker-1' died",
     "bad_request": "malformed request meta",
+    "time_limit_exceeded": "squares.square_slowly ran past its time limit of 5000 ms; its process was replaced",
+    "store_unavailable": "the broker's store cannot be written: store /var/lib/troupe/b.store: the disk is full",
 }
+TELL_ID = "0f1e2d3c4b5a69780000000000000001"
 
 ENCODED = {
     "request_ask": p.encode_request(7, "squares", "square", [7], timeout_ms=5000),
@@ -44,7 +47,25 @@ ENCODED = {
     "disconnect": p.encode_disconnect(),
     "ready_ack": p.encode_ready_ack(1000, 3),
     "disconnect_refused": p.encode_disconnect("READY credits must be an int in 1..100000"),
+    "disconnect_worker_gone": p.encode_worker_gone(b"w00000000deadbeef", with_info=False),
+    "disconnect_time_limit": p.encode_worker_gone(b"w00000000deadbeef", 7, "ran past its time limit of 5000 ms"),
+    "release": p.encode_release(["counter/alice", "counter/bob"]),
     **{f"reply_error_{code}": p.encode_reply(7, code, msg) for code, msg in ERROR_MESSAGES.items()},
+    # Durable messages (docs/protocol.md, "Durable messages").
+    "request_durable_tell": p.encode_request(10, "counter/alice", "add", [5], flags=p.FLAG_TELL, message_id=TELL_ID),
+    "request_durable_delayed": p.encode_request(11, "mailer", "send", [1234], flags=p.FLAG_TELL,
+                                                message_id="order-1234", delay_ms=30000),
+    "request_durable_ask": p.encode_request(12, "squares", "square", [7], timeout_ms=5000, message_id="ask-12"),
+    "request_durable_to_worker": p.encode_request(7, "counter/alice", "add", [5], flags=p.FLAG_TELL,
+                                                  timeout_ms=60000, message_id=TELL_ID, delivery=2),
+    "reply_durable_confirmed": p.encode_reply(10, p.Status.OK, None),
+    "ready_with_keys": p.encode_ready(
+        "examples-worker-1", 4242, 16, ["squares", "counter"], keys=["counter/alice", "counter/bob"],
+        retry=[{"actor": "counter", "method": "add", "attempts": 3, "backoff_ms": 1000, "max_backoff_ms": 60000,
+                "on": ["actor_error", "worker_lost"]}]),
+    "ready_for_worker": p.encode_ready("examples-worker-1", 4242, 16, ["counter"], keys=["counter/alice"],
+                                       worker=b"w00000000deadbeef"),
+    "release_to_worker": p.encode_release(["counter/alice"]),
 }
 
 
@@ -75,6 +96,15 @@ REJECT = {
     "reject_ready_repeated_unknown_key": MALFORMED,
     "reject_ready_name_not_utf8": MALFORMED,
     "reject_ready_negative_credits": MALFORMED,
+    "reject_disconnect_negative_stuck": MALFORMED,
+    "reject_disconnect_repeated_why": MALFORMED,
+    "reject_request_durable_without_id": META_UNREADABLE,
+    "reject_request_durable_id_too_long": META_UNREADABLE,
+    "reject_request_durable_repeated_id": META_UNREADABLE,
+    "reject_ready_key_not_keyed": MALFORMED,
+    "reject_ready_retry_zero_attempts": MALFORMED,
+    "reject_release_not_str": MALFORMED,
+    "reject_release_not_utf8": MALFORMED,
 }
 
 
@@ -152,9 +182,18 @@ def test_decode_broker_answers_to_ready() -> None:
     assert p.decode(load("disconnect")) == p.Disconnect()
 
 
+def test_decode_supervisor_notice_and_release() -> None:
+    assert p.decode(load("disconnect_time_limit")) == p.WorkerGone(
+        b"w00000000deadbeef", 7, "ran past its time limit of 5000 ms")
+    assert p.decode(load("release")) == p.Release(["counter/alice", "counter/bob"])
+    assert p.decode(p.encode_worker_gone(b"w1", why="killed by signal 9")) == p.WorkerGone(b"w1", 0, "killed by signal 9")
+    with pytest.raises(p.ProtocolError):
+        p.decode(p.encode_release([]))
+
+
 def test_header_layout() -> None:
     assert p.header(p.Command.REQUEST) == bytes.fromhex("5452500101")
-    assert [c.value for c in p.Command] == [1, 2, 3, 4, 5]
+    assert [c.value for c in p.Command] == [1, 2, 3, 4, 5, 6]
 
 
 # ------------------------------------------------------------ end to end

@@ -22,6 +22,7 @@ enum class command : std::uint8_t {
   ready = 0x03,
   heartbeat = 0x04,
   disconnect = 0x05,
+  release = 0x06,  // worker -> broker: keyed instances it passivated (docs/protocol.md, RELEASE)
 };
 
 // The 5-byte first frame of every message: "TRP", version, command.
@@ -41,14 +42,17 @@ enum class status : std::uint8_t {
   deadline_exceeded,
   worker_lost,
   bad_request,
+  time_limit_exceeded,  // the method ran past its time limit; its process was replaced
+  store_unavailable,    // a durable message could not be stored (no store, or it cannot be written)
 };
-inline constexpr std::size_t status_count = 9;
+inline constexpr std::size_t status_count = 11;
 
 std::string_view to_string(status s);
 std::optional<status> status_from_string(std::string_view s);
 
 // REQUEST.flags
 inline constexpr std::uint64_t flag_tell = 1;
+inline constexpr std::uint64_t flag_durable = 2;  // kept in the broker's store; meta has a 6th element
 
 // Reserved address of the broker's built-in management actor.
 inline constexpr std::string_view management_actor = "$broker";
@@ -69,8 +73,29 @@ struct request_meta {
   std::uint64_t flags = 0;
   std::uint64_t timeout_ms = 0;
 
+  // Durable messages (docs/protocol.md, "Durable messages"): the 6th meta
+  // element, present exactly when has_durable.
+  bool has_durable = false;
+  std::string_view message_id{};  // the client's message id, 1..128 bytes
+  std::uint64_t delay_ms = 0;   // client -> broker: not before receipt + delay
+  std::uint64_t delivery = 0;   // broker -> worker: 1 for the first delivery
+
   bool is_tell() const { return (flags & flag_tell) != 0; }
+  bool is_durable() const { return (flags & flag_durable) != 0; }
 };
+
+// A method's retry policy for durable messages, sent in READY `retry`.
+struct retry_policy {
+  std::string actor;
+  std::string method;
+  std::uint32_t attempts = 1;  // runs at most, 1..1000
+  std::uint64_t backoff_ms = 0;
+  std::uint64_t max_backoff_ms = 0;
+  std::vector<std::string> on;  // error codes that are retried
+};
+inline constexpr std::size_t max_message_id_bytes = 128;
+inline constexpr std::uint64_t max_delay_ms = 31'536'000'000;  // a year
+inline constexpr std::size_t max_ready_keys = 100000;
 
 // REPLY meta. `status_text` is kept as text so that a reply can be forwarded
 // without knowing every code a newer peer might send.
@@ -84,6 +109,8 @@ struct ready_info {
   std::uint64_t pid = 0;
   std::uint64_t credits = 0;
   std::vector<std::string> actors;
+  std::vector<std::string> keys{};    // keyed addresses whose instances it holds (may be empty)
+  std::vector<retry_policy> retry{};  // its methods' retry policies (may be empty)
 };
 
 // READY from the broker: the acknowledgement of a worker's READY, with the
@@ -92,6 +119,18 @@ struct ready_ack {
   std::uint64_t heartbeat_ms = 0;  // 1..3600000
   std::uint64_t liveness = 0;      // 1..100
 };
+
+// The optional second body frame of a DISCONNECT that a pool supervisor
+// sends for one of its worker processes (the first frame names the process's
+// work socket): why it is gone, and which request it was stuck in when it
+// was killed for running past its time limit.
+struct disconnect_info {
+  std::uint64_t stuck = 0;  // the broker's request id; 0: none
+  std::string why;          // for logs and the `worker_lost` messages; may be empty
+};
+
+// Most addresses in one RELEASE.
+inline constexpr std::size_t max_release_addresses = 10000;
 
 // An address split at its first '/'.
 struct address_parts {
@@ -126,6 +165,14 @@ std::optional<reply_meta> decode_reply_meta(const void* data, std::size_t size);
 // worker's log can show ("credits must be an int in 1..100000").
 std::optional<ready_info> decode_ready(const void* data, std::size_t size, std::string* why = nullptr);
 std::optional<ready_ack> decode_ready_ack(const void* data, std::size_t size);
+// DISCONNECT `info`: a map with the optional keys `stuck` (uint, not 0) and
+// `why` (str of 1..256 bytes of UTF-8), each at most once; unknown keys are
+// ignored.
+std::optional<disconnect_info> decode_disconnect_info(const void* data, std::size_t size);
+// RELEASE `addresses`: an array of 1..max_release_addresses str of UTF-8.
+// Returns views into `data`; whether each is a keyed address is the
+// caller's check (one bad address does not spoil the others).
+std::optional<std::vector<std::string_view>> decode_release(const void* data, std::size_t size);
 
 // Small encoders. `out` is cleared first; its capacity is reused, so a
 // caller that keeps the buffer does no allocation per message.
@@ -133,6 +180,9 @@ void encode_request_meta(std::string& out, const request_meta& meta);
 void encode_reply_meta(std::string& out, std::uint64_t id, std::string_view status_text);
 void encode_ready(std::string& out, const ready_info& info);
 void encode_ready_ack(std::string& out, const ready_ack& ack);
+// Writes only the keys that are set (`stuck` not 0, `why` not empty).
+void encode_disconnect_info(std::string& out, const disconnect_info& info);
+void encode_release(std::string& out, const std::vector<std::string>& addresses);
 // A msgpack str holding `text` (error messages in REPLY.value); bytes that
 // are not UTF-8 are replaced (see to_valid_utf8), so an echoed user string
 // can never make the message itself malformed.
