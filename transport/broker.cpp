@@ -9,6 +9,8 @@
 #include <zmq.hpp>
 
 #include "broker/core.hpp"
+#include "broker/loop_bounds.hpp"
+#include "broker/store_open.hpp"
 #include "broker/zap.hpp"
 #include "troupe/wire.hpp"
 
@@ -30,16 +32,14 @@ void check_security_options(const broker_options& opt) {
   const bool keys = !opt.workers_keys.empty() || !opt.clients_keys.empty() || !opt.admins_keys.empty() ||
                     !opt.name_policy.empty();
   if (opt.curve_secret.empty() && keys)
-    throw std::runtime_error(
-        "key directories and --name-policy need --curve-secret (the broker's secret key)");
+    throw std::runtime_error("key directories and --name-policy need --curve-secret (the broker's secret key)");
   if (!opt.curve_secret.empty() || local_only_endpoint(opt.listen)) return;
   if (!opt.insecure)
     throw std::runtime_error("refusing to listen on " + opt.listen +
                              " without CURVE: anyone who can reach it could register as any actor and read "
                              "every request. Give --curve-secret and key directories (docs/security.md), "
                              "listen on 127.0.0.1 or ipc://, or pass --insecure to accept the risk");
-  log_line("warning: --insecure: plaintext on " + opt.listen +
-           "; anyone who can reach it may act as any peer");
+  log_line("warning: --insecure: plaintext on " + opt.listen + "; anyone who can reach it may act as any peer");
 }
 
 }  // namespace
@@ -51,13 +51,17 @@ struct broker::state {
   std::unique_ptr<authenticator> auth;
   zmq::socket_t router{ctx, zmq::socket_type::router};
   std::string bound;
+  std::unique_ptr<durable::store> store;  // before the core, which uses it until it is destroyed
   broker_core core;
   zmq::message_t peer;
   std::array<zmq::message_t, broker_core::max_frames> frames;
   std::atomic<bool> reload_requested{false};
   std::uint64_t policy_generation = 0;
+  unsent_messages unsent;
+  loop_housekeeping housekeeping{log_line};
 
   explicit state(const broker_options& opt) : core(opt, clock::now()) {
+    attach_store(opt);
     check_security_options(opt);
     core.set_log(log_line);
     if (!opt.curve_secret.empty()) {
@@ -65,9 +69,22 @@ struct broker::state {
       take_policy();
     }
     wire::configure(router, opt.limits);
+    configure_send_bounds(router, opt);
     if (auth) auth->configure(router);
     bind_owner_only(router, opt.listen);
     bound = router.get(zmq::sockopt::last_endpoint);
+  }
+
+  // Durable messages (docs/durability.md): a store that cannot be opened
+  // leaves the broker serving, refusing durable messages and saying why.
+  void attach_store(const broker_options& opt) {
+    std::string error;
+    store = open_store(opt, error);
+    if (!error.empty()) log_line("warning: " + error + "; durable messages are refused");
+    core.attach_store(store.get(), error, clock::now());
+    if (store && core.durable_pending() > 0)
+      log_line("store " + store->describe() + ": " + std::to_string(core.durable_pending()) +
+               " durable messages recovered");
   }
 
   // The core follows the authenticator's policy after each reload.
@@ -85,10 +102,17 @@ struct broker::state {
     take_policy();
   }
 
+  // What ZeroMQ refuses (a peer gone, or one that does not read) goes back
+  // to the core, which may answer with more (worker_lost for the asks of a
+  // worker it removes); a few rounds settle it, the rest waits a turn.
   void flush() {
-    for (auto& m : core.out().messages())
-      wire::send_routed(router, m.to, m.command, m.meta, m.has_payload ? &m.payload : nullptr);
-    core.out().clear();
+    for (int round = 0; round < 4 && !core.out().empty(); ++round) {
+      unsent.clear();
+      for (auto& m : core.out().messages())
+        if (!send_bounded(router, m)) unsent.add(m);
+      core.out().clear();
+      for (const auto& u : unsent) core.on_unsent(u.to, u.command, u.meta, clock::now());
+    }
   }
 
   // Waits for input until the core's next timer (or max_wait).
@@ -109,9 +133,11 @@ struct broker::state {
     while (!stop.load(std::memory_order_relaxed)) {
       wait();
       authenticate();
+      bool idle = true;
       for (int i = 0; i < max_drain; ++i) {
         const auto n = wire::receive_routed(router, peer, frames);
         if (n == 0) break;
+        idle = false;
         const std::string_view from(static_cast<const char*>(peer.data()), peer.size());
         // The key's role rides on every frame's metadata (not the routing
         // id's); a message has at least one frame.
@@ -123,7 +149,11 @@ struct broker::state {
         flush();
       }
       core.tick(clock::now());
+      // One commit (one fsync) for what the batch and the timers changed;
+      // the confirmations it allows go out with the next flush.
+      core.commit(clock::now());
       flush();
+      housekeeping.run(core, idle, clock::now());
     }
   }
 };

@@ -161,6 +161,16 @@ TEST_P(store_contract, OldResultsExpire) {
   EXPECT_TRUE(s->find_result("m2"));
 }
 
+TEST_P(store_contract, RemembersRegisteredWorkers) {
+  batch b;
+  b.workers_joined = {"w1", "w2"};
+  ASSERT_EQ(s->commit(b), "");
+  b.clear();
+  b.workers_left = {"w1"};
+  ASSERT_EQ(s->commit(b), "");
+  EXPECT_EQ(s->workers(), std::vector<std::string>{"w2"});
+}
+
 TEST_P(store_contract, EmptyBatchIsNothing) { EXPECT_EQ(s->commit(batch{}), ""); }
 
 INSTANTIATE_TEST_SUITE_P(

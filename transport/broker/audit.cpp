@@ -15,6 +15,7 @@ std::size_t broker_core::placed_keys() const {
 
 std::string broker_core::audit() const {
   if (queued_ + in_flight_ != requests_.live_count()) return "queued + in_flight != live requests";
+  if (auto e = audit_durable(); !e.empty()) return e;
   std::size_t in_flight = 0, worker_keys = 0, queued_ids = 0;
   std::unordered_set<std::uint64_t> seen;
   auto check_queue = [&](const std::deque<std::uint64_t>& q, const char* which) -> std::string {
@@ -75,8 +76,9 @@ std::string broker_core::audit() const {
     if (!bad.empty()) return bad;
   }
   if (worker_keys != placed_keys()) return "workers' key counts do not add up";
-  if (queued_ids != queued_) return "queued requests missing from every queue";
-  return {};
+  // Parked requests (durable.cpp) are queued but wait in no queue.
+  if (queued_ids + durable_->parked != queued_) return "queued requests missing from every queue";
+  return audit_bounds();
 }
 
 }  // namespace troupe

@@ -43,7 +43,9 @@ std::string_view broker_core::request::key() const {
 }
 
 broker_core::broker_core(broker_options options, time_point now)
-    : opt_(std::move(options)), started_(now), next_heartbeat_(now + opt_.heartbeat) {}
+    : opt_(std::move(options)), started_(now), next_heartbeat_(now + opt_.heartbeat) {
+  init_durable(now);
+}
 
 broker_core::~broker_core() = default;
 
@@ -51,6 +53,7 @@ broker_core::~broker_core() = default;
 
 void broker_core::on_message(const peer& from, std::span<zmq::message_t> frames, std::size_t count,
                              time_point now) {
+  now_ = now;
   frames = frames.first(std::min(count, frames.size()));
   const auto cmd = count >= 1 ? protocol::parse_header(frames[0].data(), frames[0].size()) : std::nullopt;
   if (!cmd) {
@@ -70,7 +73,10 @@ void broker_core::on_message(const peer& from, std::span<zmq::message_t> frames,
   if (!has_role(from.role, peer_role::worker))
     return refuse_command(from, std::string(command_name(*cmd)) + " (not a worker key)", now);
   if (*cmd == command::heartbeat && body == 1) return on_heartbeat_for(from, frames[1], now);
+  // With a body, DISCONNECT comes from a pool supervisor, for one of its processes.
+  if (*cmd == command::disconnect && body >= 1) return on_worker_gone(from, frames.subspan(1), body, now);
   if (*cmd == command::ready) {
+    if (body == 2) return on_ready_for(from, frames[2], frames[1], now);  // from a heartbeat socket
     if (body != 1) {
       ++count_.dropped;
       return;
@@ -82,7 +88,7 @@ void broker_core::on_message(const peer& from, std::span<zmq::message_t> frames,
     // A worker we do not know (we restarted, or declared it dead): ask it
     // to register again. A DISCONNECT from it needs no answer.
     if (*cmd != command::disconnect) send_command(from.id, command::disconnect);
-    if (*cmd == command::reply) ++count_.dropped;
+    if (*cmd == command::reply || *cmd == command::release) ++count_.dropped;
     return;
   }
   // A routing id is the key's that registered it: another key that took
@@ -130,6 +136,8 @@ void broker_core::on_worker_message(std::uint32_t wi, command c, std::span<zmq::
       return;  // a sign of life is all it is
     case command::disconnect:
       return on_worker_disconnect(wi, now);
+    case command::release:
+      return on_release(wi, body, body_count);
     default:
       ++count_.dropped;  // a REQUEST is screened before; nothing else is left
   }
@@ -145,7 +153,7 @@ void broker_core::on_request(const peer& from, zmq::message_t& meta_frame, zmq::
   if (!meta)
     return reply_error(client, 0, status::bad_request,
                        "request meta is not [id, address, method, flags, timeout_ms]");
-  const bool tell = meta->is_tell();
+  const bool tell = meta->is_tell() && !meta->is_durable();  // a durable tell is answered
   auto refuse = [&](status code, std::string_view message) {
     if (tell) {
       ++count_.dropped;
@@ -154,7 +162,10 @@ void broker_core::on_request(const peer& from, zmq::message_t& meta_frame, zmq::
     reply_error(client, meta->id, code, message);
   };
   if (meta->id == 0) return refuse(status::bad_request, "request id 0 is reserved");
-  if ((meta->flags & ~protocol::flag_tell) != 0) return refuse(status::bad_request, "unknown flags");
+  if ((meta->flags & ~(protocol::flag_tell | protocol::flag_durable)) != 0)
+    return refuse(status::bad_request, "unknown flags");
+  if (meta->is_durable() != meta->has_durable)
+    return refuse(status::bad_request, "a durable request needs the durable flag and a 6th meta element, {\"id\": ...}");
   const auto parts = protocol::split_address(meta->address);
   if (!parts) return refuse(status::bad_request, "malformed address");
   if (!protocol::valid_method_name(meta->method)) return refuse(status::bad_request, "malformed method name");
@@ -162,17 +173,19 @@ void broker_core::on_request(const peer& from, zmq::message_t& meta_frame, zmq::
     return refuse(status::bad_request, "args frame is over the size limit");
 
   if (parts->name == protocol::management_actor) {
+    if (meta->is_durable()) return refuse(status::bad_request, "durable messages to $broker are not supported");
     // ping tells anyone the broker is there; the rest is for admins, or
     // for every client when the broker has no admin keys.
     if (meta->method != "ping" && !opt_.admins_keys.empty() && !has_role(from.role, peer_role::admin))
       return refuse_command(
           from, "`$broker " + protocol::to_valid_utf8(meta->method) + "` (not an admin key)", now);
-    return on_management(from, *meta, now);
+    return on_management(from, *meta, args, now);
   }
   if (policy_ && !policy_->may_call(from.key_name, parts->name))
     return refuse_command(from, "a request for '" + std::string(parts->name) + "' (outside its name policy)",
                           now);
 
+  if (meta->is_durable()) return on_durable_request(from, *meta, *parts, meta_frame, args, now);
   const auto it = actors_.find(parts->name);
   if (it == actors_.end())
     return refuse(status::unknown_actor, "no worker hosts actor '" + std::string(parts->name) + "'");
@@ -182,6 +195,20 @@ void broker_core::on_request(const peer& from, zmq::message_t& meta_frame, zmq::
 void broker_core::accept_request(std::string_view client, const protocol::request_meta& meta,
                                  const protocol::address_parts& parts, actor_entry& actor,
                                  zmq::message_t& meta_frame, zmq::message_t& args, time_point now) {
+  const auto ri = new_request(client, meta, parts, actor, meta_frame, args, now);
+  deadlines_.push(ri, requests_[ri].deadline);
+  // Behind a durable message of its address that waits for its commit, it
+  // waits too: it must not overtake it (durable.cpp).
+  if (!durable_->uncommitted.empty() && !parts.key.empty() && behind_uncommitted(requests_[ri].address()))
+    return hold_until_commit(ri);
+  route(ri, now);
+}
+
+// A request slot filled from a client's REQUEST (or a recovered durable
+// message), counted as queued; the caller routes it.
+std::uint32_t broker_core::new_request(std::string_view client, const protocol::request_meta& meta,
+                                       const protocol::address_parts& parts, actor_entry& actor,
+                                       zmq::message_t& meta_frame, zmq::message_t& args, time_point now) {
   const auto ri = requests_.acquire();
   auto& r = requests_[ri];
   r.state = request_state::queued;  // until dispatched
@@ -192,6 +219,9 @@ void broker_core::accept_request(std::string_view client, const protocol::reques
   r.client_id = meta.id;
   r.client.assign(client);
   r.actor = &actor;
+  ++actor.requests;
+  r.held_bytes = 0;
+  r.on_placement = false;
   // Clamped so that a hostile value cannot overflow the clock arithmetic.
   const auto timeout = meta.timeout_ms ? std::chrono::milliseconds(std::min(meta.timeout_ms, max_timeout_ms))
                                        : opt_.default_timeout;
@@ -204,8 +234,9 @@ void broker_core::accept_request(std::string_view client, const protocol::reques
   r.method_size = static_cast<std::uint16_t>(meta.method.size());
   r.meta = std::move(meta_frame);
   r.args = std::move(args);
-  deadlines_.push(ri, r.deadline);
-  route(ri, now);
+  r.parked = false;
+  r.durable.reset();
+  return ri;
 }
 
 // ---- replies from workers -------------------------------------------------
@@ -222,7 +253,12 @@ void broker_core::on_reply(std::uint32_t wi, zmq::message_t& meta_frame, zmq::me
   --w.in_flight;
   w.bytes_in_flight -= r->args_bytes;
   adapt_window(w, now);
-  if (r->tell || r->answered) {
+  const auto ri = slot_table<request>::index_of(meta->id);
+  const bool durable = r->durable != nullptr;
+  if (durable) {
+    // Its outcome is recorded (or it runs again later: then it lives on).
+    if (on_durable_outcome(ri, meta->status_text, value, now)) release(ri);
+  } else if (r->tell || r->answered) {
     if (r->answered) ++count_.dropped;  // late: the client got deadline_exceeded
   } else {
     auto& m = out_.push(r->client, command::reply);
@@ -232,7 +268,7 @@ void broker_core::on_reply(std::uint32_t wi, zmq::message_t& meta_frame, zmq::me
     ++count_.replies;
     if (meta->status_text != "ok") ++count_.errors;
   }
-  release(slot_table<request>::index_of(meta->id));
+  if (!durable) release(ri);
   if (w.draining && w.in_flight == 0) {
     remove_worker(wi, now);
   } else {
@@ -265,6 +301,9 @@ void broker_core::reply_error(std::string_view client, std::uint64_t id, status 
     case status::unknown_actor:
       ++count_.unknown_actor;
       break;
+    case status::time_limit_exceeded:
+      ++bounds_.time_limit_exceeded;
+      break;
     default:
       break;
   }
@@ -277,6 +316,11 @@ void broker_core::release(std::uint32_t ri) {
   deadlines_.erase(ri);
   if (r.state == request_state::queued) --queued_;
   if (r.state == request_state::in_flight) --in_flight_;
+  give_back_queued_bytes(r);
+  uncount_placement(ri);
+  unpark(ri);
+  r.durable.reset();
+  --r.actor->requests;
   r.actor = nullptr;
   r.args.rebuild();
   r.meta.rebuild();
@@ -286,13 +330,16 @@ void broker_core::release(std::uint32_t ri) {
 // ---- time -------------------------------------------------------------------
 
 void broker_core::tick(time_point now) {
+  now_ = now;
   expire_deadlines(now);
+  forget_unhosted_names(now);
   if (now >= next_heartbeat_) send_heartbeats(now);
+  run_schedule(now);  // durable: delays, retries, the restore window, old results
 }
 
 broker_core::time_point broker_core::next_wakeup() const {
-  if (deadlines_.empty()) return next_heartbeat_;
-  return std::min(next_heartbeat_, deadlines_.top_deadline());
+  const auto t = deadlines_.empty() ? next_heartbeat_ : std::min(next_heartbeat_, deadlines_.top_deadline());
+  return durable_wakeup(t);
 }
 
 void broker_core::expire_deadlines(time_point now) {

@@ -24,7 +24,9 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "broker/bounds.hpp"
 #include "broker/deadline_heap.hpp"
+#include "broker/durable.hpp"
 #include "broker/name_policy.hpp"
 #include "broker/outbox.hpp"
 #include "broker/peer.hpp"
@@ -35,6 +37,8 @@
 #include "troupe/string_map.hpp"
 
 namespace troupe {
+
+struct listing_page;
 
 struct broker_counters {
   std::uint64_t requests = 0, replies = 0, errors = 0, dropped = 0;
@@ -97,6 +101,38 @@ class broker_core {
   // Keys placed on live workers. O(names): for tests and stats, not per request.
   std::size_t placed_keys() const;
 
+  // The socket loop could not send a message the core put in its outbox:
+  // ZeroMQ refused it because the peer `to` is gone or has
+  // --send-queue-limit messages it has not read. Counted in `unsent`. A
+  // worker that a message was for is removed at once (every ask it held is
+  // answered `worker_lost`): it is gone, or so far behind that it would
+  // never catch up. A reply that a client does not read is dropped: its ask
+  // has ended. `meta` is the message's first body frame. Never throws for
+  // bad input.
+  void on_unsent(std::string_view to, protocol::command c, std::string_view meta, time_point now);
+  // Counts connections the socket loop refused for want of file
+  // descriptors (stats `refused_connections`).
+  void note_refused_connections(std::uint64_t n) { bounds_.refused_connections += n; }
+  const bounds_counters& bounds() const { return bounds_; }
+  // Bytes of args and meta held by requests waiting in queues.
+  std::size_t queued_bytes() const { return queued_bytes_; }
+
+  // ---- durable messages (durable*.cpp, restore.cpp; docs/durability.md) ----
+  // Gives the core its store (null: none; `error` says why there is none or
+  // why it cannot be written) and recovers the store's pending messages.
+  // Call once, before the first message; the store must outlive the core.
+  // Never throws for a store that cannot be read: durable requests are
+  // then refused, saying why.
+  void attach_store(durable::store* store, std::string error, time_point now);
+  // Writes what changed since the last commit in one transaction (one
+  // fsync), then confirms and routes the durable messages it accepted; if
+  // the store fails, refuses them instead. The socket loop calls it after
+  // each drained batch and after tick(); it costs nothing when nothing
+  // changed. Never throws for store errors.
+  void commit(time_point now);
+  // Durable messages held (queued, running or scheduled).
+  std::size_t durable_pending() const { return durable_->by_id.size(); }
+
   // Checks that the core's tables agree with each other (counts, queues,
   // placements, credits). Returns what is wrong, or an empty string. O(size
   // of everything): for tests and fuzzers.
@@ -153,6 +189,10 @@ class broker_core {
   struct placement {
     std::uint32_t worker = no_worker;
     std::uint32_t generation = 0;
+    // Requests for the key routed to this worker that have not ended
+    // (queued for it or in flight): a RELEASE of the key is honoured only
+    // at 0, so that one key never has two activations (lifecycle.cpp).
+    std::uint32_t pending = 0;
   };
 
   struct actor_entry {
@@ -165,6 +205,11 @@ class broker_core {
     // arrived while no worker hosted the name.
     std::deque<std::uint64_t> queue;
     flat_string_map<placement> keys;
+    // ---- bounds (budget.cpp) ----
+    std::size_t queued_bytes = 0;   // held by its requests waiting in queues
+    std::uint32_t requests = 0;     // its requests the broker holds, queued or in flight
+    bool unhosted_listed = false;   // in unhosted_, to be forgotten if no worker comes back
+    time_point unhosted_since{};    // when its last worker left
   };
 
   enum class request_state : std::uint8_t { queued, in_flight };
@@ -180,10 +225,15 @@ class broker_core {
     std::string client;  // routing id: short, fits the small-string buffer
     actor_entry* actor = nullptr;
     time_point deadline;
-    zmq::message_t meta;         // the client's meta frame
-    zmq::message_t args;         // forwarded to the worker untouched
+    zmq::message_t meta;  // the client's meta frame
+    zmq::message_t args;  // forwarded to the worker untouched
     std::size_t args_bytes = 0;  // its size, counted against the worker's byte budget while in flight
     std::uint16_t address_at = 0, address_size = 0, name_size = 0, method_at = 0, method_size = 0;
+    std::uint32_t held_bytes = 0;     // counted in the queued-bytes budgets while it waits (budget.cpp)
+    bool on_placement = false;        // counted in its key's placement.pending (lifecycle.cpp)
+    bool parked = false;  // queued, but in no queue: awaiting a commit, its time or the restore window
+    std::unique_ptr<durable_info> durable;  // set for a durable message (durable.cpp)
+    std::uint32_t placed_generation = 0;  // ...of worker `worker` in this generation
 
     std::string_view text(std::uint16_t at, std::uint16_t size) const {
       return {static_cast<const char*>(meta.data()) + at, size};
@@ -237,8 +287,81 @@ class broker_core {
   void send_heartbeats(time_point now);
   void send_command(std::string_view to, protocol::command c) { out_.push(to, c); }
 
-  // ---- management.cpp: the `$broker` actor ----
-  void on_management(const peer& client, const protocol::request_meta& meta, time_point now);
+  // ---- budget.cpp: what the broker's memory may hold ----
+  bool take_queued_bytes(std::uint32_t ri);
+  void give_back_queued_bytes(request& r);
+  std::string over_budget_message(const request& r) const;
+  std::uint32_t credit_cap() const;
+  std::string names_refusal(const protocol::ready_info& info) const;
+  void list_actor(actor_entry& a);
+  void note_unhosted(actor_entry& a);
+  void forget_unhosted_names(time_point now);
+  bool forget_name(actor_entry& a, time_point now);
+  std::string audit_bounds() const;
+
+  // ---- lifecycle.cpp: how workers and keyed instances end ----
+  void on_worker_gone(const peer& from, std::span<zmq::message_t> body, std::size_t count, time_point now);
+  void on_release(std::uint32_t wi, std::span<zmq::message_t> body, std::size_t count);
+  void count_on_placement(std::uint32_t ri, placement& p);
+  void uncount_placement(std::uint32_t ri);
+  std::string audit_pending() const;
+
+  // ---- durable.cpp, durable_outcome.cpp, restore.cpp, durable_admin.cpp ----
+  std::uint32_t new_request(std::string_view client, const protocol::request_meta& meta,
+                            const protocol::address_parts& parts, actor_entry& actor, zmq::message_t& meta_frame,
+                            zmq::message_t& args, time_point now);
+  void init_durable(time_point now);
+  void recover(durable::message& m, time_point now, bool on_disk);
+  void on_durable_request(const peer& from, const protocol::request_meta& meta,
+                          const protocol::address_parts& parts, zmq::message_t& meta_frame, zmq::message_t& args,
+                          time_point now);
+  void hold_until_commit(std::uint32_t ri);
+  void describe_delivery(request& r, protocol::request_meta& meta);
+  bool behind_uncommitted(std::string_view address) const;
+  bool answer_known_id(std::string_view client, const protocol::request_meta& meta);
+  void reply_value(std::string_view client, std::uint64_t id, std::string_view status_text, std::string_view value);
+  durable::message stored(const request& r) const;
+  void commit_failed(const std::string& error, time_point now);
+  void start_durable(std::uint32_t ri, time_point now);
+  void park(std::uint32_t ri);
+  void unpark(std::uint32_t ri);
+  void schedule(std::uint32_t ri, time_point due);
+  void run_schedule(time_point now);
+  time_point durable_wakeup(time_point t) const;
+  const protocol::retry_policy* policy_of(const request& r) const;
+  bool on_durable_outcome(std::uint32_t ri, std::string_view status_text, zmq::message_t& value, time_point now);
+  void retry_later(std::uint32_t ri, std::chrono::milliseconds wait, time_point now);
+  void to_queued(std::uint32_t ri);
+  void finish_durable(std::uint32_t ri, std::string_view status_text, std::string_view value, time_point now);
+  void bury(std::uint32_t ri, std::string_view reason, std::string_view status_text, std::string_view value,
+            time_point now);
+  void redeliver(std::vector<std::uint32_t>& lost, std::string_view worker_name, time_point now);
+  static std::string message_text(std::string_view value);
+  std::string audit_durable() const;
+  void claim_keys(std::uint32_t wi, const std::vector<std::string>& keys);
+  void note_registered(std::uint32_t wi, bool fresh, time_point now);
+  void note_removed(std::uint32_t wi);
+  void on_ready_for(const peer& sender, const zmq::message_t& named, const zmq::message_t& info, time_point now);
+  bool hold_for_restore(std::uint32_t ri);
+  void route_held(time_point now, bool all);
+  void end_restore(time_point now);
+  void on_dead_letters(std::string_view client, const protocol::request_meta& meta, const zmq::message_t& args,
+                       time_point now);
+  void change_dead_letters(std::string_view client, const protocol::request_meta& meta, const zmq::message_t& args,
+                           time_point now);
+  bool revive(durable::message& m, time_point now);
+  template <class Packer>
+  void pack_durable_stats(Packer& pk) const;
+
+  // ---- management.cpp: the `$broker` actor; listing.cpp: its bounded listings ----
+  void on_management(const peer& client, const protocol::request_meta& meta, const zmq::message_t& args,
+                     time_point now);
+  template <class Packer>
+  void pack_actor_listing(Packer& pk, const listing_page& page) const;
+  template <class Packer>
+  void pack_worker_listing(Packer& pk, const listing_page& page, bool admin) const;
+  template <class Packer>
+  void pack_bounds_stats(Packer& pk) const;
 
   broker_options opt_;
   outbox out_;
@@ -261,6 +384,15 @@ class broker_core {
   std::size_t queued_ = 0, in_flight_ = 0;
 
   std::string meta_buf_;  // reused while encoding
+  std::unique_ptr<durable_state> durable_;  // durable messages (durable.cpp); always set
+
+  // ---- bounds (budget.cpp, lifecycle.cpp) ----
+  time_point now_{};  // the time of the input being handled
+  bounds_counters bounds_;
+  std::size_t queued_bytes_ = 0;
+  std::vector<actor_entry*> actor_list_;  // by actor_entry::index: dense; the order of `$broker actors`
+  std::deque<actor_entry*> unhosted_;     // names whose last worker left, about oldest first
+  std::string removal_why_;               // said in the worker_lost replies of a removal, if set
 
   // ---- roles and keys (CURVE on) ----
   std::shared_ptr<const name_policy> policy_;

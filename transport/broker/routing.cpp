@@ -21,16 +21,22 @@ void broker_core::dispatch(std::uint32_t ri, std::uint32_t wi, time_point now) {
   auto& r = requests_[ri];
   auto& w = workers_[wi];
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(r.deadline - now).count();
-  const protocol::request_meta meta{requests_.id_of(ri), r.address(), r.method(),
-                                    r.tell ? protocol::flag_tell : 0,
-                                    static_cast<std::uint64_t>(std::max<std::int64_t>(left, 1))};
+  protocol::request_meta meta{requests_.id_of(ri), r.address(), r.method(),
+                              r.tell ? protocol::flag_tell : 0,
+                              static_cast<std::uint64_t>(std::max<std::int64_t>(left, 1))};
+  if (r.durable) describe_delivery(r, meta);  // durable.cpp
   auto& m = out_.push(w.identity, command::request);
   protocol::encode_request_meta(m.meta, meta);
   r.args_bytes = r.args.size();
   w.bytes_in_flight += r.args_bytes;
-  m.payload = std::move(r.args);
+  if (r.durable) {
+    m.payload.copy(r.args);  // kept: a lost worker's message is delivered again
+  } else {
+    m.payload = std::move(r.args);
+  }
   m.has_payload = true;
   if (r.state == request_state::queued) --queued_;
+  give_back_queued_bytes(r);  // its args now belong to ZeroMQ's queue for the worker
   r.state = request_state::in_flight;
   r.worker = wi;
   ++in_flight_;
@@ -89,6 +95,7 @@ bool broker_core::route(std::uint32_t ri, time_point now) {
   auto& r = requests_[ri];
   auto& a = *r.actor;
   const auto key = r.key();
+  uncount_placement(ri);  // routed again: it counts where it goes now
   if (key.empty()) {
     if (a.queue.empty()) {  // nothing waits before it: it may go at once
       const auto wi = pick_worker(a, true);
@@ -101,12 +108,15 @@ bool broker_core::route(std::uint32_t ri, time_point now) {
   }
   placement* placed = a.keys.find(key);
   if (!placed || !placement_valid(*placed)) {
+    // A restarted broker waits for the workers it knew to claim their keys.
+    if (durable_->restoring) return hold_for_restore(ri);
     const auto wi = pick_worker(a, false);
     if (wi == no_worker) return enqueue_for_any(a, ri);  // no live worker: wait for one
     if (!placed) placed = &a.keys.insert(key, placement{});
     *placed = placement{wi, workers_[wi].generation};
     ++workers_[wi].keys;
   }
+  count_on_placement(ri, *placed);
   const auto wi = placed->worker;
   auto& w = workers_[wi];
   if (w.keyed_queue.empty() && w.has_credit()) {
@@ -119,8 +129,17 @@ bool broker_core::route(std::uint32_t ri, time_point now) {
 
 bool broker_core::enqueue(std::deque<std::uint64_t>& q, std::uint32_t ri) {
   auto& r = requests_[ri];
+  if (r.durable) {  // stored already: it waits, whatever the bounds (durable.cpp checks them on arrival)
+    q.push_back(requests_.id_of(ri));
+    return true;
+  }
   if (q.size() >= opt_.queue_limit) {
     if (!r.tell) reply_error(r.client, r.client_id, status::overloaded, "queue is full");
+    release(ri);
+    return false;
+  }
+  if (!take_queued_bytes(ri)) {
+    if (!r.tell) reply_error(r.client, r.client_id, status::overloaded, over_budget_message(r));
     release(ri);
     return false;
   }

@@ -85,10 +85,14 @@ struct batch {
   std::vector<std::string> forgotten;   // results removed (a retried dead letter's id)
   std::vector<std::uint64_t> purged;    // dead letters removed for good
   unix_ms expire_results_before = 0;    // results finished before this may go; 0: none
+  // Routing ids of workers that registered or left: a restarted broker
+  // waits for the registered ones before placing keys anew.
+  std::vector<std::string> workers_joined, workers_left;
 
   bool empty() const {
     return added.empty() && finished.empty() && rescheduled.empty() && died.empty() && revived.empty() &&
-           forgotten.empty() && purged.empty() && expire_results_before == 0;
+           forgotten.empty() && purged.empty() && expire_results_before == 0 && workers_joined.empty() &&
+           workers_left.empty();
   }
   void clear() {
     added.clear();
@@ -99,6 +103,8 @@ struct batch {
     forgotten.clear();
     purged.clear();
     expire_results_before = 0;
+    workers_joined.clear();
+    workers_left.clear();
   }
 };
 
@@ -117,6 +123,8 @@ class store {
   virtual std::vector<message> pending() = 0;
   // One more than the highest seq ever used (pending, dead or finished).
   virtual std::uint64_t next_seq() = 0;
+  // The routing ids of the workers registered when it was last written.
+  virtual std::vector<std::string> workers() = 0;
 
   // The recorded result of message id `id`, if any. Throws store_error.
   virtual std::optional<result> find_result(std::string_view id) = 0;

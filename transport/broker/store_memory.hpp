@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 
 #include "broker/store.hpp"
@@ -40,6 +41,8 @@ class memory_store final : public store {
     if (b.expire_results_before != 0)
       std::erase_if(results_, [&](const auto& kv) { return kv.second.finished < b.expire_results_before; });
     for (const auto& m : b.added) next_ = std::max(next_, m.seq + 1);
+    for (const auto& w : b.workers_joined) workers_.insert(w);
+    for (const auto& w : b.workers_left) workers_.erase(w);
     return {};
   }
 
@@ -49,6 +52,7 @@ class memory_store final : public store {
     return out;
   }
   std::uint64_t next_seq() override { return next_; }
+  std::vector<std::string> workers() override { return {workers_.begin(), workers_.end()}; }
   std::optional<result> find_result(std::string_view id) override {
     const auto it = results_.find(std::string(id));
     if (it == results_.end()) return std::nullopt;
@@ -77,6 +81,7 @@ class memory_store final : public store {
   std::map<std::uint64_t, message> pending_;
   std::map<std::string, result> results_;
   std::map<std::uint64_t, dead_letter> dead_;
+  std::set<std::string> workers_;
   std::uint64_t next_ = 1;
 };
 

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS dead(
   args BLOB NOT NULL, tell INTEGER NOT NULL, attempts INTEGER NOT NULL, lost INTEGER NOT NULL,
   not_before INTEGER NOT NULL, accepted INTEGER NOT NULL, last_error TEXT NOT NULL,
   reason TEXT NOT NULL, died INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS workers(id BLOB PRIMARY KEY);
 INSERT OR IGNORE INTO troupe_meta(key, value) VALUES ('schema', 1), ('next_seq', 1);
 )sql";
 
@@ -171,6 +172,7 @@ struct sqlite_store::statements {
   statement begin, commit, rollback;
   statement add, finish_pending, add_result, reschedule, die, undie, forget, set_next_seq, expire;
   statement find_result, dead_page, dead_one, dead_count, pending_all;
+  statement worker_in, worker_out, workers_all;
 
   explicit statements(sqlite3* db)
       : begin(db, "BEGIN"),
@@ -199,7 +201,10 @@ struct sqlite_store::statements {
                           ", reason, died FROM dead WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
         dead_one(db, std::string("SELECT ") + message_columns + ", reason, died FROM dead WHERE seq = ?1"),
         dead_count(db, "SELECT count(*) FROM dead"),
-        pending_all(db, std::string("SELECT ") + message_columns + " FROM pending ORDER BY seq") {}
+        pending_all(db, std::string("SELECT ") + message_columns + " FROM pending ORDER BY seq"),
+        worker_in(db, "INSERT OR IGNORE INTO workers(id) VALUES (?1)"),
+        worker_out(db, "DELETE FROM workers WHERE id = ?1"),
+        workers_all(db, "SELECT id FROM workers") {}
 };
 
 sqlite_store::sqlite_store(std::string path) : path_(std::move(path)) {
@@ -301,7 +306,21 @@ std::string sqlite_store::write(const batch& b) {
     if (!(e = check(st_->forget.blob(1, id).run())).empty()) return e;
   if (b.expire_results_before != 0)
     if (!(e = check(st_->expire.bind(1, b.expire_results_before).run())).empty()) return e;
+  for (const auto& w : b.workers_joined)
+    if (!(e = check(st_->worker_in.blob(1, w).run())).empty()) return e;
+  for (const auto& w : b.workers_left)
+    if (!(e = check(st_->worker_out.blob(1, w).run())).empty()) return e;
   return {};
+}
+
+std::vector<std::string> sqlite_store::workers() {
+  std::vector<std::string> out;
+  auto& s = st_->workers_all;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(s.text(0));
+  s.reset();
+  if (rc != SQLITE_DONE) throw store_error(explain(db_, rc, path_));
+  return out;
 }
 
 std::vector<message> sqlite_store::pending() {

@@ -27,6 +27,7 @@ class sqlite_store final : public store {
   std::string commit(const batch& b) override;
   std::vector<message> pending() override;
   std::uint64_t next_seq() override;
+  std::vector<std::string> workers() override;
   std::optional<result> find_result(std::string_view id) override;
   std::vector<dead_letter> dead_letters(std::uint64_t after, std::size_t limit) override;
   std::optional<dead_letter> dead_letter_at(std::uint64_t seq) override;

@@ -13,8 +13,8 @@ broker_core::actor_entry& broker_core::actor_named(std::string_view name) {
   auto it = actors_.find(name);
   if (it == actors_.end()) {
     auto a = std::make_unique<actor_entry>();
-    a->index = static_cast<std::uint32_t>(actors_.size());
     a->name = std::string(name);
+    list_actor(*a);
     it = actors_.emplace(a->name, std::move(a)).first;
   }
   return *it->second;
@@ -42,7 +42,12 @@ void broker_core::on_ready(const peer& from, const zmq::message_t& body, time_po
       return;
     }
   }
-  const auto wi = known != worker_by_identity_.end() ? known->second : add_worker(identity);
+  if (auto too_many = names_refusal(*info); !too_many.empty()) {
+    ++bounds_.names_refused;
+    return refuse_ready(identity, too_many, now);
+  }
+  const bool fresh = known == worker_by_identity_.end();
+  const auto wi = fresh ? add_worker(identity) : known->second;
   auto& w = workers_[wi];
   w.key.assign(from.key_name);
   // A second READY replaces the names hosted. Keys of names it no longer
@@ -52,7 +57,7 @@ void broker_core::on_ready(const peer& from, const zmq::message_t& body, time_po
   detach_from_actors(wi);
   w.name = std::move(info->name);
   w.pid = info->pid;
-  w.credits = static_cast<std::uint32_t>(info->credits);
+  w.credits = static_cast<std::uint32_t>(std::min<std::uint64_t>(info->credits, credit_cap()));
   // A new registration starts from the first window again: the methods it
   // now hosts may cost something else.
   w.window = std::min(w.credits, first_window);
@@ -76,6 +81,11 @@ void broker_core::on_ready(const peer& from, const zmq::message_t& body, time_po
     }
   }
   acknowledge_ready(identity);
+  // Durable: its retry policies, the keys it holds, and whether a restarted
+  // broker still waits for others (restore.cpp).
+  for (auto& p : info->retry) durable_->policies[p.actor + "/" + p.method] = std::move(p);
+  claim_keys(wi, info->keys);
+  note_registered(wi, fresh, now);
   for (auto* a : workers_[wi].actors) place_waiting_keys(*a, now);
   pump(wi, now);
 }
@@ -139,6 +149,7 @@ void broker_core::detach_from_actors(std::uint32_t wi) {
     auto& ws = a->workers;
     ws.erase(std::remove(ws.begin(), ws.end(), wi), ws.end());
     if (a->cursor >= ws.size()) a->cursor = 0;
+    if (ws.empty()) note_unhosted(*a);
   }
   w.actors.clear();
 }
@@ -157,13 +168,19 @@ void broker_core::forget_keys(std::uint32_t wi, const std::vector<actor_entry*>&
 // gracefully and held nothing), and routes its waiting keyed requests again.
 void broker_core::remove_worker(std::uint32_t wi, time_point now) {
   auto& w = workers_[wi];
+  std::vector<std::uint32_t> lost;  // durable: delivered again, before what waited behind them
   for (std::uint32_t ri = 0; ri < requests_.capacity(); ++ri) {
     if (!requests_.live(ri)) continue;
     auto& r = requests_[ri];
     if (r.state != request_state::in_flight || r.worker != wi) continue;
+    if (r.durable) {
+      lost.push_back(ri);
+      continue;
+    }
     if (!r.tell && !r.answered)
       reply_error(r.client, r.client_id, status::worker_lost,
-                  "worker '" + w.name + "' was lost while handling the request");
+                  "worker '" + w.name + "' was lost while handling the request" +
+                      (removal_why_.empty() ? std::string() : " (" + removal_why_ + ")"));
     release(ri);
   }
   // Forget its keys now rather than on their next request, so the broker's
@@ -179,6 +196,8 @@ void broker_core::remove_worker(std::uint32_t wi, time_point now) {
   w.in_flight = 0;
   w.bytes_in_flight = 0;
   free_workers_.push_back(wi);
+  note_removed(wi);
+  if (!lost.empty()) redeliver(lost, w.name, now);
   for (const auto id : waiting)
     if (requests_.find(id)) route(slot_table<request>::index_of(id), now);  // still counted as queued
 }

@@ -21,6 +21,25 @@ struct broker_options {
   std::chrono::milliseconds default_timeout{60000};
   protocol::limits limits;
 
+  // Bounds on what the broker holds (docs/operations.md, "Limits"); 0 turns
+  // off the ones marked so.
+  // Messages ZeroMQ keeps for one peer that does not read them (the ROUTER's
+  // send high-water mark); past it the message is dropped and counted
+  // (`unsent`), and a worker is removed. A worker's credits are capped at
+  // half of it less 16 (1008 by default). 0: no limit.
+  std::size_t send_queue_limit = 2048;
+  std::size_t max_queued_bytes = std::size_t{1} << 30;           // args + meta of queued requests; 0: none
+  std::size_t max_queued_bytes_per_name = std::size_t{256} << 20;  // the same for one name; 0: none
+  std::size_t max_names = 100000;                                 // actor names registered; 0: none
+  std::chrono::milliseconds forget_names_after{300000};           // unhosted that long: forgotten; 0: never
+
+  // Durable messages (docs/durability.md). `store`: the SQLite file; empty:
+  // the default path (default_store_path); "none": no store, durable
+  // requests are refused.
+  std::string store;
+  std::chrono::seconds result_ttl{3600};  // outcomes of message ids are kept this long
+  std::uint32_t max_deliveries = 5;       // deliveries ended by a lost worker before a message is poison
+
   // CURVE (docs/security.md). With curve_secret every connection is
   // encrypted and every peer authenticated by its public key, whose
   // directory decides its role. Without it the broker is plaintext, and
@@ -32,6 +51,13 @@ struct broker_options {
   std::string name_policy;   // the name policy file; empty: any key of a role may use any name
   bool insecure = false;     // plaintext on an endpoint other hosts can reach
 };
+
+// The store a broker listening on `listen` uses by default: $TROUPE_STORE
+// if set; for ipc://PATH, PATH.store beside the socket; else
+// $XDG_STATE_HOME/troupe/ (default ~/.local/state/troupe/) plus the
+// endpoint with every character outside [A-Za-z0-9.-] replaced by '_',
+// plus ".store". Thread-safe; throws only std::bad_alloc.
+std::string default_store_path(const std::string& listen);
 
 class broker {
  public:

@@ -12,7 +12,10 @@
 // inline buffer); a lookup that misses probes a few neighbouring slots.
 //
 // Unlike std::unordered_map, insert() may move every entry: pointers from
-// find() are valid only until the next insert() or erase_if().
+// find() are valid only until the next insert(), erase() or erase_if().
+//
+// The table shrinks when it is mostly empty (erase, erase_if), so memory
+// follows the entries: a million keys released give their slots back.
 #pragma once
 
 #include <cstddef>
@@ -98,13 +101,46 @@ class flat_string_map {
     return s.value;
   }
 
+  // Removes `key`; returns whether it was present. O(1) on average:
+  // later entries of its probe run move back into the hole (backward-shift
+  // deletion), so no tombstones slow later lookups. Halves the table when
+  // it is less than 1/8 full.
+  bool erase(std::string_view key) {
+    if (size_ == 0) return false;
+    const auto tag = tag_of(key);
+    std::size_t i = tag & mask_;
+    for (;; i = (i + 1) & mask_) {
+      if (slots_[i].tag == 0) return false;
+      if (slots_[i].tag == tag && slots_[i].key == key) break;
+    }
+    for (std::size_t j = (i + 1) & mask_;; j = (j + 1) & mask_) {
+      auto& next = slots_[j];
+      if (next.tag == 0) break;
+      // `next` may fill the hole at i unless its home lies cyclically in (i, j].
+      const std::size_t home = next.tag & mask_;
+      if (((j - home) & mask_) < ((j - i) & mask_)) continue;
+      slots_[i] = std::move(next);
+      i = j;
+    }
+    slots_[i] = slot{};
+    --size_;
+    if (slots_.size() > 16 && size_ * 8 < slots_.size()) rehash(slots_.size() / 2);
+    return true;
+  }
+
   // Removes every entry for which pred(key, value) is true; returns how many.
-  // Rebuilds the table: O(capacity), for rare bulk removals (a lost worker).
+  // Rebuilds the table, as small as the entries left allow: O(capacity),
+  // for rare bulk removals (a lost worker). `pred` is called twice per
+  // entry and must answer the same both times.
   template <class Pred>
   std::size_t erase_if(Pred pred) {
-    slot_vector old(slots_.size());  // allocate before touching the table
-    old.swap(slots_);
+    std::size_t left = 0;
+    for (auto& s : slots_)
+      if (s.tag != 0 && !pred(std::string_view(s.key), s.value)) ++left;
     const auto before = size_;
+    slot_vector old(capacity_for(left));  // allocate before touching the table
+    old.swap(slots_);
+    mask_ = slots_.empty() ? 0 : slots_.size() - 1;
     size_ = 0;
     for (auto& s : old) {
       if (s.tag == 0 || pred(std::string_view(s.key), s.value)) continue;
@@ -153,8 +189,21 @@ class flat_string_map {
     return i;
   }
 
-  void grow() {
-    slot_vector old(slots_.empty() ? 16 : slots_.size() * 2);
+  void grow() { rehash(slots_.empty() ? 16 : slots_.size() * 2); }
+
+  // The fewest slots (none, or a power of two from 16) holding n entries at
+  // a load factor of at most 3/4.
+  static std::size_t capacity_for(std::size_t n) {
+    if (n == 0) return 0;
+    std::size_t capacity = 16;
+    while (n * 4 > capacity * 3) capacity *= 2;
+    return capacity;
+  }
+
+  // Moves every entry into a table of `capacity` slots (a power of two that
+  // holds them at a load factor of at most 3/4).
+  void rehash(std::size_t capacity) {
+    slot_vector old(capacity);
     old.swap(slots_);
     mask_ = slots_.size() - 1;
     for (auto& s : old)
