@@ -23,9 +23,12 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "limit_flags.hpp"
 #include "troupe/dispatch.hpp"
 #include "troupe/endpoint.hpp"
 #include "troupe/wire.hpp"
+#include "registration.hpp"
+#include "worker_limits.hpp"
 
 namespace troupe {
 namespace {
@@ -47,8 +50,10 @@ std::string new_routing_id() {
 
 class worker_runtime {
  public:
-  worker_runtime(const worker_options& opt, const registry& types)
-      : opt_(opt), types_(types), handler_(types, opt.limits) {}
+  worker_runtime(const worker_options& opt, const registry& types, call_page* page)
+      : opt_(opt), types_(types), handler_(types, opt.limits), bounds_(opt, page) {
+    bounds_.attach(handler_);
+  }
 
   int run() {
     if (opt_.curve.enabled()) {
@@ -95,6 +100,7 @@ class worker_runtime {
     wire::configure_dealer(work_, opt_.limits);
     if (credentials_) curve::configure_client(work_, *credentials_);
     work_.set(zmq::sockopt::routing_id, id);
+    bounds_.publish_routing_id(id);  // for the supervisor, should this process die
     work_.connect(opt_.broker);
     {
       std::lock_guard lock(id_mu_);
@@ -109,27 +115,51 @@ class worker_runtime {
       warned_unanswered_ = false;
       registering_since_ = clock::now();
     }
-    protocol::ready_info info;
-    info.name = opt_.name;
-    info.pid = static_cast<std::uint64_t>(getpid());
-    info.credits = opt_.credits;
-    info.actors = types_.names();
-    std::string body;
-    protocol::encode_ready(body, info);
-    wire::send(work_, command::ready, body);
+    wire::send(work_, command::ready, ready_body(opt_, types_, held_));  // registration.cpp: with our keys
   }
 
   void handle_request(std::size_t n) {
     if (n != 3) return;
     auto meta = protocol::decode_request_meta(frames_[1].data(), frames_[1].size());
     if (!meta) return;  // the broker never sends this; nothing to answer
+    // The broker restarted and we registered again from the heartbeat
+    // thread: what waits here from before the new broker's acknowledgement
+    // was sent by the old one and is not run (a durable message is
+    // delivered again by the new one).
+    if (stale_.load(std::memory_order_relaxed)) return;
+    // A keyed message may build an instance: claimed in a later READY.
+    if (meta->address.find('/') != std::string_view::npos && !handler_.has_instance(meta->address))
+      held_.add(meta->address);
     // The broker alone keeps time: a request whose timeout passed while it
     // waited here still runs (we cannot tell how long it waited), and the
     // broker drops its late reply.
+    bounds_.before_request(meta->id, meta->timeout_ms);
     const auto code =
         handler_.handle(meta->address, meta->method, frames_[2].data(), frames_[2].size(), value_);
     protocol::encode_reply_meta(meta_buf_, meta->id, protocol::to_string(code));
     wire::send(work_, command::reply, meta_buf_, zmq::buffer(value_.data(), value_.size()));
+    bounds_.after_request();
+    maybe_recycle();
+  }
+
+  // Past --max-requests, or asked by the supervisor (--max-rss): drain, and
+  // exit for a fresh process to take over.
+  void maybe_recycle() {
+    if (phase_ != phase::serving) return;
+    if (auto why = bounds_.recycle_reason()) {
+      begin_stop("recycling: " + *why + "; finishing held requests");
+      exit_code_ = exit_recycled;
+    }
+  }
+
+  // No new work (DISCONNECT); what we hold is finished before we stop.
+  void begin_stop(const std::string& why) {
+    log_line(opt_, why);
+    phase_ = phase::awaiting_ack;
+    ack_deadline_ =
+        clock::now() + std::min<clock::duration>(std::chrono::seconds(2), heartbeat() * liveness_.load());
+    bounds_.stopping();
+    wire::send(work_, command::disconnect);
   }
 
   // Handles one waiting message; false when none was waiting.
@@ -144,6 +174,9 @@ class worker_runtime {
         return true;
       case command::ready:
         on_ready_ack(n);
+        return true;
+      case command::release:  // another worker holds these keys: drop our instances
+        drop_released(n);
         return true;
       case command::disconnect:
         if (n == 2) {  // with a reason: our READY was refused, and will be again
@@ -165,6 +198,19 @@ class worker_runtime {
   }
 
   // The broker registered us and says which liveness settings to keep.
+  void drop_released(std::size_t n) {
+    if (n != 2) return;
+    const auto addresses = protocol::decode_release(frames_[1].data(), frames_[1].size());
+    if (!addresses) return;
+    std::size_t dropped = 0;
+    for (const auto a : *addresses) {
+      if (handler_.drop(a)) ++dropped;
+      held_.remove(a);
+    }
+    if (dropped)
+      log_line(opt_, "dropped " + std::to_string(dropped) + " keyed instance(s) another worker holds");
+  }
+
   void on_ready_ack(std::size_t n) {
     const auto ack = n == 2 ? protocol::decode_ready_ack(frames_[1].data(), frames_[1].size()) : std::nullopt;
     if (!ack) return;  // not an acknowledgement we can read: wait for the next
@@ -172,6 +218,8 @@ class worker_runtime {
     liveness_ = static_cast<int>(ack->liveness);
     if (registered_) return;
     registered_ = true;
+    registered_once_ = true;
+    stale_ = false;  // what follows is the new registration's
     log_line(opt_, std::string(ever_registered_ ? "registered again" : "registered") +
                        " with the broker at " + opt_.broker + ": serving " +
                        std::to_string(types_.types().size()) + " actor type(s) with " +
@@ -208,12 +256,8 @@ class worker_runtime {
     signalfd_siginfo info;
     while (read(signal_fd_, &info, sizeof info) == sizeof info) {
       if (phase_ != phase::serving) continue;  // already stopping
-      log_line(opt_, std::string("received ") + strsignal(static_cast<int>(info.ssi_signo)) +
-                         ": finishing held requests");
-      phase_ = phase::awaiting_ack;
-      ack_deadline_ =
-          clock::now() + std::min<clock::duration>(std::chrono::seconds(2), heartbeat() * liveness_.load());
-      wire::send(work_, command::disconnect);
+      begin_stop(std::string("received ") + strsignal(static_cast<int>(info.ssi_signo)) +
+                 ": finishing held requests");
     }
   }
 
@@ -228,6 +272,12 @@ class worker_runtime {
       if (items[1].revents & ZMQ_POLLIN) on_signal();
       for (int i = 0; i < 1024 && phase_ != phase::done && handle_one(); ++i) {
       }
+      bounds_.passivate(handler_, clock::now(),
+                        [this](const std::string& body) { wire::send(work_, command::release, body); });
+      maybe_recycle();
+      // Instances destroyed (passivated): our claims follow.
+      if (handler_.live_instances() < last_live_) held_.reset(handler_.keyed_addresses());
+      last_live_ = handler_.live_instances();
       if (phase_ == phase::serving && reconnect_.exchange(false)) {
         log_line(opt_, "no word from the broker; reconnecting");
         connect();
@@ -242,6 +292,24 @@ class worker_runtime {
   }
 
   // ---- heartbeat thread: never runs user code ------------------------------
+
+  // The broker does not know us. After a restart (we were registered
+  // before) the heartbeat thread registers the work socket itself, at once,
+  // however busy the main thread is; before, the main thread does (our
+  // first READY may simply not have arrived yet). At most once a beat.
+  void register_on_behalf(zmq::socket_t& hb, clock::time_point& last) {
+    reregister_ = true;
+    if (!registered_once_ || clock::now() - last < heartbeat()) return;
+    last = clock::now();
+    std::string id;
+    {
+      std::lock_guard lock(id_mu_);
+      id = work_id_;
+    }
+    stale_ = true;
+    reconnect_ = false;  // the work socket reconnects by itself; it needs no new identity
+    wire::send(hb, command::ready, ready_body(opt_, types_, held_), zmq::buffer(id));
+  }
 
   void heartbeat_loop() {
     zmq::context_t ctx(1);
@@ -263,6 +331,7 @@ class worker_runtime {
     // The first beat waits an interval: sent at once it can overtake the
     // work socket's READY (another connection) and get a needless DISCONNECT.
     auto next_beat = clock::now() + heartbeat();
+    auto last_on_behalf = clock::time_point{};
     std::array<zmq::message_t, 2> frames;
     while (!stop_heartbeats_) {
       auto now = clock::now();
@@ -282,12 +351,13 @@ class worker_runtime {
         last_heard = clock::now();
         // DISCONNECT here means the broker does not know the worker we named.
         if (protocol::parse_header(frames[0].data(), frames[0].size()) == command::disconnect)
-          reregister_ = true;
+          register_on_behalf(hb, last_on_behalf);
       }
       if (monitor->poll()) {
         std::lock_guard lock(id_mu_);
         unreachable_why_ = monitor->state().failing() ? monitor->why_unreachable() : std::string();
       }
+      if (!bounds_.pooled()) watch_own_limits(hb);
       // The broker's settings, once it has acknowledged us (until then our own).
       if (clock::now() - last_heard > heartbeat() * liveness_.load()) {
         reconnect_ = true;  // the main thread reconnects the work socket when it can
@@ -298,9 +368,42 @@ class worker_runtime {
     monitor.reset();
   }
 
+  // A worker on its own has no supervisor to replace it when a call runs
+  // past its limit, or a stop past --stop-timeout-ms: it tells the broker
+  // (which answers the stuck ask and the others) and ends itself, for its
+  // service manager to restart.
+  void watch_own_limits(zmq::socket_t& hb) {
+    const auto now = clock::now();
+    auto v = bounds_.overdue(now);
+    int code = exit_time_limit;
+    if (!v) {
+      v = bounds_.stop_overdue(now);
+      code = 1;
+    }
+    if (!v) return;
+    std::string id;
+    {
+      std::lock_guard lock(id_mu_);
+      id = work_id_;
+    }
+    log_line(opt_, std::string(code == exit_time_limit ? "the call running " : "this worker ") + v->why +
+                       ": telling the broker and exiting with code " + std::to_string(code));
+    std::string info;
+    protocol::encode_disconnect_info(info, {v->stuck, v->why});
+    wire::send(hb, command::disconnect, id, zmq::buffer(info));
+    hb.set(zmq::sockopt::linger, 1000);
+    hb.close();
+    // Terminating the context could wait on the handshake monitor's socket:
+    // give the notice time to leave instead, then go.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::fflush(nullptr);
+    _exit(code);
+  }
+
   const worker_options& opt_;
   const registry& types_;
   dispatcher handler_;
+  worker_limits bounds_;
   zmq::context_t ctx_{1};
   zmq::socket_t work_;
   int signal_fd_ = -1;
@@ -328,6 +431,11 @@ class worker_runtime {
   std::atomic<bool> stop_heartbeats_{false};
   std::atomic<bool> reconnect_{false};
   std::atomic<bool> reregister_{false};
+  // Registering again from the heartbeat thread (docs/protocol.md, READY).
+  held_keys held_;                        // keyed instances we hold, for READY `keys`
+  std::atomic<bool> stale_{false};        // requests before the next acknowledgement are the old broker's
+  std::atomic<bool> registered_once_{false};
+  std::size_t last_live_ = 0;             // main thread: live instances after the last passivation
 };
 
 std::string base_name(const char* path) {
@@ -339,7 +447,12 @@ std::string base_name(const char* path) {
 }  // namespace
 
 int run_worker(const worker_options& options, const registry& types) {
-  worker_runtime runtime(options, types);
+  worker_runtime runtime(options, types, nullptr);
+  return runtime.run();
+}
+
+int run_pool_worker(const worker_options& options, const registry& types, call_page* page) {
+  worker_runtime runtime(options, types, page);
   return runtime.run();
 }
 
@@ -368,8 +481,10 @@ int worker_main(int argc, char** argv, const registry& types) {
       ->capture_default_str();
   app.add_option("--max-message-bytes", opt.limits.max_message_bytes, "largest args frame accepted")
       ->capture_default_str();
-  app.add_option("--stop-timeout-ms", stop_timeout_ms, "supervisor: SIGKILL workers that take longer to stop")
+  app.add_option("--stop-timeout-ms", stop_timeout_ms,
+                 "a stop taking longer is cut short: held asks get worker_lost (a pool SIGKILLs its workers)")
       ->capture_default_str();
+  limit_flags bounds_flags(app, opt);
   app.add_flag("--list", list, "print the actors and methods this executable hosts, then exit");
   opt.curve = curve::client_keys::from_environment();
   app.add_option("--curve-secret", opt.curve.secret_file,
@@ -383,6 +498,10 @@ int worker_main(int argc, char** argv, const registry& types) {
   }
   opt.heartbeat = std::chrono::milliseconds(heartbeat_ms);
   opt.stop_timeout = std::chrono::milliseconds(stop_timeout_ms);
+  if (const auto bad = bounds_flags.apply(opt); !bad.empty()) {
+    std::fprintf(stderr, "troupe: error: %s\n", bad.c_str());
+    return 2;
+  }
 
   if (!types.errors().empty()) {
     for (const auto& e : types.errors()) std::fprintf(stderr, "troupe: error: %s\n", e.c_str());

@@ -8,6 +8,14 @@
 //   const troupe::actor<squares> squares_actor{"squares",
 //                                              troupe::method("square", &squares::square)};
 //
+// Options may come among the methods, in any order (docs/concepts.md,
+// "Time limits" and "Passivation"):
+//
+//   const troupe::actor<session> session_actor{
+//       "session", troupe::idle_timeout(std::chrono::minutes(5)),
+//       troupe::method("add", &session::add),
+//       troupe::method("report", &session::report).time_limit(std::chrono::seconds(30))};
+//
 // Only the name travels: the worker executable that links this definition
 // builds a `squares` object lazily, in its own process, on the first message
 // for it. Parameters and results are values msgpack-c can convert. A pointer
@@ -21,10 +29,12 @@
 
 #include "troupe/value_buffer.hpp"
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -54,6 +64,17 @@ class context {
   std::string_view address_, name_, key_;
 };
 
+// A method's retry policy for durable messages (method(...).retry(...);
+// docs/durability.md): at most `attempts` runs; before run n + 1,
+// min(backoff × 2^(n - 1), max_backoff); only outcomes listed in `on` are
+// retried. A plain value.
+struct retry_policy {
+  std::uint32_t attempts = 3;  // 1..1000
+  std::chrono::milliseconds backoff{1000};
+  std::chrono::milliseconds max_backoff{60000};
+  std::vector<protocol::status> on{protocol::status::actor_error, protocol::status::worker_lost};
+};
+
 namespace detail {
 
 struct actor_type_info;
@@ -65,6 +86,15 @@ struct instance_base {
   virtual ~instance_base() = default;
   const actor_type_info* type = nullptr;
   std::uint64_t order = 0;  // construction order, for destruction newest first
+  // Passivation of keyed instances (actors/passivation.cpp): its address,
+  // its places in the worker's two lists of live keyed instances, least
+  // recently used first (all types; its own type), and when it last ran.
+  std::string address;
+  instance_base* lru_prev = nullptr;
+  instance_base* lru_next = nullptr;
+  instance_base* type_prev = nullptr;
+  instance_base* type_next = nullptr;
+  std::int64_t last_used_ns = 0;
 };
 
 template <class T>
@@ -81,11 +111,15 @@ using invoker = std::function<void(instance_base&, const msgpack::object& args, 
 struct method_entry {
   std::string name;
   invoker call;
+  std::chrono::milliseconds time_limit{0};  // 0: the actor type's, else the worker's (--time-limit-ms)
+  std::optional<retry_policy> retry;        // for durable messages; none: one run
 };
 
 struct actor_type_info {
   std::string name;
   std::vector<method_entry> methods;
+  std::chrono::milliseconds time_limit{0};    // for its methods without their own; 0: the worker's
+  std::chrono::milliseconds idle_timeout{0};  // keyed instances idle this long are passivated; 0: the worker's
   std::function<std::unique_ptr<instance_base>(const context&)> construct;
   std::vector<std::string> errors;  // e.g. duplicate method names, reported at startup
 
@@ -166,7 +200,43 @@ template <class T>
 struct method_def {
   std::string name;
   detail::invoker call;
+  std::chrono::milliseconds limit{0};
+  std::optional<retry_policy> retry_with{};
+
+  // How a durable message whose run of this method fails is run again
+  // (docs/durability.md, "Retries"): the worker declares it to the broker,
+  // which keeps the schedule in its store. Returns the definition. Does not
+  // throw beyond std::bad_alloc.
+  method_def retry(retry_policy policy) && {
+    retry_with = std::move(policy);
+    return std::move(*this);
+  }
+
+  // This method's hard time limit: a call that runs longer gets its worker
+  // process killed and replaced by the pool supervisor, and the caller gets
+  // `time_limit_exceeded` (docs/concepts.md, "Time limits"). It overrides
+  // the actor's and the worker's (--time-limit-ms). Returns the definition.
+  // Does not throw.
+  method_def time_limit(std::chrono::milliseconds d) && {
+    limit = d;
+    return std::move(*this);
+  }
 };
+
+// Options of an actor type, given to troupe::actor among its methods.
+struct actor_settings {
+  std::chrono::milliseconds time_limit{0};    // default hard time limit of its methods; 0: the worker's
+  std::chrono::milliseconds idle_timeout{0};  // passivate keyed instances idle this long; 0: the worker's
+};
+
+// A keyed instance of this type that has handled no message for `d` is
+// destroyed (passivated) in its worker, and the broker forgets where its key
+// lives; its next message builds a fresh instance. Its in-memory state is
+// lost (docs/concepts.md, "Passivation"). Returns the option. Does not throw.
+inline actor_settings idle_timeout(std::chrono::milliseconds d) noexcept { return {{}, d}; }
+// The hard time limit of the actor's methods that set none themselves.
+// Returns the option. Does not throw.
+inline actor_settings time_limit(std::chrono::milliseconds d) noexcept { return {d, {}}; }
 
 // Registers member function `fn` under `name` (1-128 bytes of UTF-8; checked
 // when the worker starts). Returns the definition troupe::actor takes.
@@ -191,15 +261,18 @@ method_def<T> method(std::string_view name, R (T::*fn)(A...) const) {
 // name is recorded in the result's `errors`, not thrown. Throws only
 // std::bad_alloc.
 template <class T>
-detail::actor_type_info describe_actor(std::string_view name, std::vector<method_def<T>> methods) {
+detail::actor_type_info describe_actor(std::string_view name, std::vector<method_def<T>> methods,
+                                       actor_settings settings = {}) {
   static_assert(std::is_default_constructible_v<T> || std::is_constructible_v<T, const context&>,
                 "an actor class needs a default constructor or one taking const troupe::context&");
   detail::actor_type_info info;
   info.name = std::string(name);
+  info.time_limit = settings.time_limit;
+  info.idle_timeout = settings.idle_timeout;
   for (auto& m : methods) {
     if (info.find_method(m.name))
       info.errors.push_back("actor '" + info.name + "' registers method '" + m.name + "' twice");
-    info.methods.push_back({std::move(m.name), std::move(m.call)});
+    info.methods.push_back({std::move(m.name), std::move(m.call), m.limit, std::move(m.retry_with)});
   }
   info.construct = [](const context& ctx) -> std::unique_ptr<detail::instance_base> {
     if constexpr (std::is_constructible_v<T, const context&>) {
@@ -220,9 +293,27 @@ detail::actor_type_info describe_actor(std::string_view name, std::vector<method
 template <class T>
 class actor {
  public:
-  template <class... M>
-  explicit actor(std::string_view name, method_def<T> first, M... rest) {
-    detail::register_actor_type(describe_actor<T>(name, {std::move(first), std::move(rest)...}));
+  // `parts`: the methods (troupe::method) and options (troupe::idle_timeout,
+  // troupe::time_limit), in any order; at least one method.
+  template <class... P>
+  explicit actor(std::string_view name, P... parts) {
+    static_assert(((std::is_same_v<P, method_def<T>> || std::is_same_v<P, actor_settings>) && ...),
+                  "troupe::actor takes troupe::method(...) of this class and options such as "
+                  "troupe::idle_timeout(...)");
+    static_assert((std::is_same_v<P, method_def<T>> || ...), "an actor needs at least one troupe::method");
+    std::vector<method_def<T>> methods;
+    actor_settings settings;
+    (take(methods, settings, std::move(parts)), ...);
+    detail::register_actor_type(describe_actor<T>(name, std::move(methods), settings));
+  }
+
+ private:
+  static void take(std::vector<method_def<T>>& methods, actor_settings&, method_def<T> m) {
+    methods.push_back(std::move(m));
+  }
+  static void take(std::vector<method_def<T>>&, actor_settings& settings, actor_settings s) {
+    if (s.time_limit.count() != 0) settings.time_limit = s.time_limit;
+    if (s.idle_timeout.count() != 0) settings.idle_timeout = s.idle_timeout;
   }
 };
 

@@ -8,17 +8,40 @@
 
 #include "troupe/value_buffer.hpp"
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "troupe/flat_string_map.hpp"
 #include "troupe/protocol.hpp"
 #include "troupe/registry.hpp"
 
 namespace troupe {
+
+// Told when user code starts and ends (a constructor and the method it
+// serves, or a destructor run by passivation), so that a call running past
+// its time limit can be seen from another thread or process. Called on the
+// dispatcher's thread; implementations must not throw.
+class call_watch {
+ public:
+  virtual ~call_watch() = default;
+  // `limit`: the method's time limit, else its actor type's; 0 when neither
+  // sets one (the worker's default applies).
+  virtual void begin(std::chrono::milliseconds limit) noexcept = 0;
+  virtual void end() noexcept = 0;
+};
+
+// When keyed instances are passivated (destroyed to free memory; the next
+// message for the key builds a fresh one). Plain values.
+struct passivation_settings {
+  std::size_t max_instances = 0;              // live keyed instances at most, least recently used go first; 0: no cap
+  std::chrono::milliseconds idle_timeout{0};  // for types that set none (troupe::idle_timeout); 0: none
+};
 
 class dispatcher {
  public:
@@ -47,14 +70,48 @@ class dispatcher {
   // The number of instances built and not yet destroyed. Does not throw.
   std::size_t live_instances() const noexcept { return instances_.size(); }
 
+  // `watch` (or nullptr) hears of every run of user code from now on; it
+  // must outlive the dispatcher or be replaced. Does not throw.
+  void set_call_watch(call_watch* watch) noexcept { watch_ = watch; }
+  // Turns passivation of keyed instances on (or changes it). Applies to
+  // instances built before too. Throws only std::bad_alloc.
+  void set_passivation(const passivation_settings& settings);
+  // Destroys, each exactly once, the keyed instances idle longer than their
+  // type's idle timeout (troupe::idle_timeout, else the settings'); their
+  // addresses join released(). Returns how many. A throwing destructor is
+  // swallowed. O(instances destroyed).
+  std::size_t passivate_idle(std::chrono::steady_clock::time_point now);
+  // The addresses of keyed instances passivated (by passivate_idle or the
+  // cap) since the caller last cleared it: for the broker (RELEASE).
+  std::vector<std::string>& released() noexcept;
+  // Live keyed instances. Does not throw.
+  std::size_t live_keyed() const noexcept;
+
+  // One activation per key (docs/protocol.md, "One activation per key"):
+  // whether an instance of `address` is live; the addresses of the live
+  // keyed instances (for READY `keys`; O(instances)); and destroying the
+  // instance of `address` exactly once because another worker holds the
+  // key (RELEASE from the broker). drop returns false when none was live;
+  // a throwing destructor is swallowed. Throw only std::bad_alloc.
+  bool has_instance(std::string_view address) const noexcept;
+  std::vector<std::string> keyed_addresses() const;
+  bool drop(std::string_view address);
+
  private:
   using live_instance = std::unique_ptr<detail::instance_base>;
+  struct passivation;  // actors/passivation.cpp
+  friend struct passivation;
+
+  live_instance* activate(const detail::actor_type_info& type, std::string_view address,
+                          const protocol::address_parts& parts, troupe::value_buffer& out, protocol::status& code);
 
   const registry& types_;
   protocol::limits limits_;
   flat_string_map<live_instance> instances_;  // by address
   std::uint64_t constructed_ = 0;
   msgpack::zone zone_;  // reused for decoding arguments
+  call_watch* watch_ = nullptr;
+  std::unique_ptr<passivation> passivation_;  // null: off
 };
 
 }  // namespace troupe

@@ -10,6 +10,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "troupe/curve.hpp"
@@ -27,8 +29,20 @@ struct worker_options {
   unsigned credits = 1000;                    // requests a worker process holds at once, at most
   std::chrono::milliseconds heartbeat{1000};  // interval of heartbeats both ways
   int liveness = 3;                           // heartbeats missed before the broker is presumed gone
-  std::chrono::milliseconds stop_timeout{10000};  // supervisor: SIGKILL after this
+  std::chrono::milliseconds stop_timeout{10000};  // a stop taking longer is cut short (kill)
   protocol::limits limits;                        // bounds for decoding arguments
+
+  // Bounds (docs/operations.md, "Limits"); 0 turns each off.
+  // A call running longer than its method's time limit (else its actor's,
+  // else this) gets its process killed and replaced: the caller gets
+  // `time_limit_exceeded`, the process's other asks `worker_lost`.
+  std::chrono::milliseconds time_limit{0};
+  // The same for a call still running this long after its caller's deadline.
+  std::chrono::milliseconds deadline_grace{30000};
+  std::uint64_t max_requests = 0;  // pool: a process handles this many requests, then drains and is replaced
+  std::uint64_t max_rss_mb = 0;    // pool: a process whose RSS grows past this drains and is replaced
+  std::size_t max_instances = 0;   // live keyed instances per process; the least recently used are passivated
+  std::chrono::milliseconds idle_timeout{0};  // keyed instances idle this long are passivated (unless their type says)
   // CURVE key files, for both of a worker's sockets (docs/security.md); both
   // empty: plaintext. worker_main: --curve-secret, --broker-key, by default
   // $TROUPE_CURVE_SECRET and $TROUPE_BROKER_KEY.
