@@ -11,10 +11,12 @@
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
+#include "durable_cli.hpp"
 #include "json_msgpack.hpp"
 #include "troupe/broker.hpp"
 #include "troupe/client.hpp"
 #include "troupe/curve.hpp"
+#include "troupe/process_limits.hpp"
 
 namespace {
 
@@ -29,6 +31,20 @@ extern "C" void on_reload_signal(int) {
   if (auto* b = reload_target.load()) b->request_reload();
 }
 
+// Open files: as many as the service manager allows (docs/operations.md,
+// "Open files"), and running out never crashes or spins the broker.
+void prepare_open_files() {
+  const auto files = raise_open_file_limit();
+  auto text = [](std::uint64_t v) { return v == UINT64_MAX ? std::string("unlimited") : std::to_string(v); };
+  if (files.soft != files.soft_before)
+    std::fprintf(stderr, "troupe broker: open files: soft limit %s raised to the hard limit %s\n",
+                 text(files.soft_before).c_str(), text(files.hard).c_str());
+  else
+    std::fprintf(stderr, "troupe broker: open files: soft limit %s, hard limit %s\n", text(files.soft).c_str(),
+                 text(files.hard).c_str());
+  guard_accept();
+}
+
 int run_broker(const broker_options& opt) {
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
@@ -39,6 +55,7 @@ int run_broker(const broker_options& opt) {
   hup.sa_handler = on_reload_signal;
   sigemptyset(&hup.sa_mask);
   sigaction(SIGHUP, &hup, nullptr);
+  prepare_open_files();
   try {
     broker b(opt);
     reload_target = &b;
@@ -60,6 +77,8 @@ int run_broker(const broker_options& opt) {
 // The client side of call, stats and bench: CURVE keys from the flags or
 // the environment. Set by main() before any client is made.
 client_options cli_client_options;
+// `troupe call --durable [--id ID]` (durable_cli.cpp).
+cli::durable_flags call_durable;
 
 // Prints `error: CODE: message` and returns the CLI's exit code for it.
 int report(const raw_reply& reply) {
@@ -74,11 +93,32 @@ int report(const raw_reply& reply) {
   return 1;
 }
 
+// How long a command waits to learn that no broker is there, rather than
+// waiting out its whole timeout.
+constexpr auto connect_patience = std::chrono::milliseconds(1500);
+
+// Says why the broker cannot be reached, when the client's connection is
+// known to have failed; returns false then. A connection still being made
+// is left to the request's own timeout.
+bool broker_reachable(const client& c, std::chrono::milliseconds timeout) {
+  switch (c.wait_connected(std::min(timeout, std::chrono::milliseconds(connect_patience)))) {
+    case client::link_state::refused:
+      std::fprintf(stderr, "error: no broker at %s (is 'troupe broker' running?)\n", c.endpoint().c_str());
+      return false;
+    case client::link_state::rejected:
+      std::fprintf(stderr, "error: the broker at %s refused the connection (authentication failed)\n",
+                   c.endpoint().c_str());
+      return false;
+    default:
+      return true;
+  }
+}
+
 raw_reply ask_blocking(client& c, const std::string& address, const std::string& method, std::string args,
                        std::chrono::milliseconds timeout) {
   std::promise<raw_reply> done;
   auto result = done.get_future();
-  c.ask_raw(address, method, std::move(args), timeout,
+  c.ask_raw(address, method, std::move(args), cli::call_options_for(timeout, call_durable),
             [&done](raw_reply&& r) { done.set_value(std::move(r)); });
   return result.get();
 }
@@ -93,6 +133,7 @@ int call(const std::string& endpoint, int timeout_ms, const std::string& address
     return 2;
   }
   client c(endpoint, cli_client_options);
+  if (!broker_reachable(c, std::chrono::milliseconds(timeout_ms))) return 1;
   const auto reply = ask_blocking(c, address, method, std::move(args), std::chrono::milliseconds(timeout_ms));
   if (reply.code == protocol::status::deadline_exceeded && address == protocol::management_actor &&
       method != "ping" && cli_client_options.curve.enabled())
@@ -139,6 +180,7 @@ int bench(const bench_settings& s) {
   }
   client c(s.endpoint, cli_client_options);
   const auto timeout = std::chrono::milliseconds(s.timeout_ms);
+  if (!broker_reachable(c, timeout)) return 1;
 
   // A closed loop: each completion asks the next request from the client's
   // own thread, so the measurement pays no hand-off to this thread per call.
@@ -246,6 +288,31 @@ int main(int argc, char** argv) {
   broker_cmd->add_option("--default-timeout-ms", default_timeout_ms, "timeout of requests that give none")
       ->check(CLI::Range(1, 86400000))
       ->capture_default_str();
+  // Bounds on what the broker holds (docs/operations.md, "Limits").
+  std::int64_t forget_names_after_ms = bopt.forget_names_after.count();
+  long long result_ttl_s = bopt.result_ttl.count();
+  broker_cmd
+      ->add_option("--send-queue-limit", bopt.send_queue_limit,
+                   "messages kept for one peer that does not read them; past it they are dropped (0: no limit)")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{10000000}))
+      ->capture_default_str();
+  broker_cmd
+      ->add_option("--max-queued-bytes", bopt.max_queued_bytes,
+                   "bytes all queued requests may hold; past it `overloaded` (0: no limit)")
+      ->capture_default_str();
+  broker_cmd
+      ->add_option("--max-queued-bytes-per-name", bopt.max_queued_bytes_per_name,
+                   "bytes the queued requests of one name may hold; past it `overloaded` (0: no limit)")
+      ->capture_default_str();
+  broker_cmd
+      ->add_option("--max-names", bopt.max_names,
+                   "actor names the broker registers; a READY past it is refused (0: no limit)")
+      ->capture_default_str();
+  broker_cmd
+      ->add_option("--forget-names-after-ms", forget_names_after_ms,
+                   "a name no worker hosts for this long is forgotten (unknown_actor again; 0: never)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{86400000} * 365))
+      ->capture_default_str();
   // CURVE (docs/security.md). Not read from the environment: the
   // TROUPE_CURVE_* variables are a client's or a worker's keys.
   broker_cmd->add_option("--curve-secret", bopt.curve_secret,
@@ -260,6 +327,7 @@ int main(int argc, char** argv) {
                          "CURVE: file saying which names each key may register or call");
   broker_cmd->add_flag("--insecure", bopt.insecure,
                        "allow plaintext on an endpoint other hosts can reach (not loopback or ipc)");
+  cli::add_store_flags(*broker_cmd, bopt, result_ttl_s);  // durable_cli.cpp
 
   std::string endpoint = default_endpoint;
   int timeout_ms = 30000;
@@ -285,6 +353,20 @@ int main(int argc, char** argv) {
                     "CURVE: the broker's public key file (default: $TROUPE_BROKER_KEY)");
   };
   add_key_flags(call_cmd);
+  cli::add_call_flags(*call_cmd, call_durable);
+
+  // tell and dead (durable_cli.cpp), with the same connection flags as call.
+  cli::durable_flags tell_flags;
+  cli::dead_command dead_args;
+  auto* tell_cmd = cli::add_tell_command(app, tell_flags, address, method);
+  auto* dead_cmd = cli::add_dead_command(app, dead_args);
+  for (auto* cmd : {tell_cmd, dead_cmd}) {
+    cmd->add_option("--broker", endpoint, "broker endpoint")->capture_default_str();
+    cmd->add_option("--timeout-ms", timeout_ms, "give up after this long")
+        ->check(CLI::Range(1, 86400000))
+        ->capture_default_str();
+    add_key_flags(cmd);
+  }
 
   auto* stats_cmd = app.add_subcommand("stats", "print the broker's stats as one JSON object");
   stats_cmd->add_option("--broker", endpoint, "broker endpoint")->capture_default_str();
@@ -334,10 +416,19 @@ int main(int argc, char** argv) {
     if (broker_cmd->parsed()) {
       bopt.heartbeat = std::chrono::milliseconds(heartbeat_ms);
       bopt.default_timeout = std::chrono::milliseconds(default_timeout_ms);
+      bopt.forget_names_after = std::chrono::milliseconds(forget_names_after_ms);
+      bopt.result_ttl = std::chrono::seconds(result_ttl_s);
       return run_broker(bopt);
     }
     if (keygen_cmd->parsed()) return keygen(keygen_dir, keygen_name);
     if (call_cmd->parsed()) return call(endpoint, timeout_ms, address, method, call_cmd->remaining());
+    if (tell_cmd->parsed() || dead_cmd->parsed()) {
+      client c(endpoint, cli_client_options);
+      const std::chrono::milliseconds timeout(timeout_ms);
+      if (!broker_reachable(c, timeout)) return 1;
+      return tell_cmd->parsed() ? cli::tell(c, timeout, address, method, tell_cmd->remaining(), tell_flags)
+                                : cli::dead(c, timeout, dead_args);
+    }
     if (stats_cmd->parsed())
       return call(endpoint, timeout_ms, std::string(protocol::management_actor), "stats", {});
     if (bench_cmd->parsed()) {

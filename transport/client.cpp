@@ -3,9 +3,13 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
+#include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <optional>
+#include <random>
 #include <thread>
 #include <unordered_map>
 #include <zmq.hpp>
@@ -39,22 +43,25 @@ struct client::impl {
     std::string args;
     callback done;  // empty for a tell
     clock::time_point deadline;
+    bool durable = false;  // kept to re-send after a reconnect
   };
   struct pending {
     callback done;
     clock::time_point deadline;
+    std::string meta, args;  // a durable request's frames, re-sent after a reconnect; else empty
   };
 
   std::string endpoint;
   protocol::limits limits;
   std::optional<curve::client_credentials> credentials;  // CURVE on
   zmq::context_t ctx{1};
-  zmq::socket_t socket;                               // the I/O thread's once it runs
-  std::unique_ptr<curve::handshake_monitor> monitor;  // of `socket`; destroyed before it
-  // After the broker refused us, a new socket is opened at reopen_at.
-  std::optional<clock::time_point> reopen_at;
-  clock::duration reopen_delay = first_reopen_delay;
   std::atomic<std::uint64_t> next_id{1};
+  // Durable requests: message ids, and re-sending after a reconnect.
+  const std::uint64_t id_prefix = (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}() ^
+                                  static_cast<std::uint64_t>(getpid());
+  std::atomic<std::uint64_t> next_message{1};
+  bool ever_connected = false;  // I/O thread only
+  bool resend_durable = false;  // I/O thread only
   std::atomic<bool> stopping{false};
   int wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 
@@ -63,25 +70,94 @@ struct client::impl {
 
   std::unordered_map<std::uint64_t, pending> in_flight;  // I/O thread only
   std::thread thread;
+  unsigned monitors_opened = 0;
+
+  // The connection as ZeroMQ's socket monitor reports it (written by the
+  // I/O thread, waited for by callers).
+  mutable std::mutex link_mu;
+  mutable std::condition_variable link_cv;
+  client::link_state link = client::link_state::connecting;
+
+  // The handshakes in words, for errors (I/O thread only). After the broker
+  // refused us, a new socket is opened at reopen_at.
+  curve::handshake_state handshake;
+  std::optional<clock::time_point> reopen_at;
+  clock::duration reopen_delay = first_reopen_delay;
 
   impl(std::string ep, const protocol::limits& lim, const curve::client_keys& keys)
-      : endpoint(std::move(ep)), limits(lim) {
+      : endpoint(std::move(ep)), limits(lim), handshake(endpoint, keys.enabled()) {
     if (wake_fd < 0) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
     if (keys.enabled()) credentials = curve::load(keys);
     // Connect here so a bad endpoint throws in the constructor, not later.
-    open();
-    thread = std::thread([this] { run(socket); });
+    zmq::socket_t socket = open_socket();
+    zmq::socket_t monitor = watch(socket);
+    socket.connect(endpoint);
+    thread = std::thread([this, s = std::move(socket), m = std::move(monitor)]() mutable { run(s, m); });
   }
 
-  // A new socket, watched from before it connects so that no handshake
-  // outcome is missed.
-  void open() {
-    monitor.reset();
-    socket = zmq::socket_t(ctx, zmq::socket_type::dealer);
+  zmq::socket_t open_socket() {
+    zmq::socket_t socket(ctx, zmq::socket_type::dealer);
     wire::configure_dealer(socket, limits);
     if (credentials) curve::configure_client(socket, *credentials);
-    monitor = std::make_unique<curve::handshake_monitor>(ctx, socket, endpoint, credentials.has_value());
-    socket.connect(endpoint);
+    return socket;
+  }
+
+  // A PAIR socket receiving the events of `socket` that tell whether a
+  // broker is there.
+  zmq::socket_t watch(zmq::socket_t& socket) {
+    // A new address for each socket the client opens.
+    const std::string address = "inproc://troupe-client-monitor-" +
+                                std::to_string(reinterpret_cast<std::uintptr_t>(this)) + "-" +
+                                std::to_string(monitors_opened++);
+    constexpr int events = ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                           ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+    if (zmq_socket_monitor(socket.handle(), address.c_str(), events) != 0) throw zmq::error_t();
+    zmq::socket_t monitor(ctx, zmq::socket_type::pair);
+    monitor.set(zmq::sockopt::linger, 0);
+    monitor.connect(address);
+    return monitor;
+  }
+
+  void on_monitor_event(zmq::socket_t& monitor) {
+    std::array<zmq::message_t, 2> frames;
+    while (wire::receive(monitor, frames) == 2) {
+      if (frames[0].size() < sizeof(std::uint16_t)) continue;
+      std::uint16_t event;
+      std::memcpy(&event, frames[0].data(), sizeof event);
+      std::uint32_t value = 0;
+      if (frames[0].size() >= sizeof event + sizeof value)
+        std::memcpy(&value, static_cast<const char*>(frames[0].data()) + sizeof event, sizeof value);
+      handshake.on_event(event, value);
+      // A new connection after a lost one (the broker restarted): durable
+      // requests not answered yet are sent again under their ids.
+      if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) resend_durable = ever_connected;
+      if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) ever_connected = true;
+      auto next = client::link_state::connecting;
+      if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        next = client::link_state::connected;
+      } else if (handshake.failing() && (event == ZMQ_EVENT_CONNECT_RETRIED || event == ZMQ_EVENT_DISCONNECTED)) {
+        // A failed handshake closes the connection and ZeroMQ tries again:
+        // still a refusal by the broker, not "nothing listens".
+        next = client::link_state::rejected;
+      } else if (event == ZMQ_EVENT_CONNECT_RETRIED) {
+        next = client::link_state::refused;
+      } else if (event & (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                          ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)) {
+        next = client::link_state::rejected;
+      }
+      {
+        std::lock_guard lock(link_mu);
+        link = next;
+      }
+      link_cv.notify_all();
+    }
+  }
+
+  client::link_state wait_connected(std::chrono::milliseconds timeout) const {
+    std::unique_lock lock(link_mu);
+    link_cv.wait_for(lock, timeout, [&] { return link == client::link_state::connected; });
+    return link;
   }
 
   ~impl() {
@@ -116,10 +192,13 @@ struct client::impl {
     for (auto& o : batch) {
       if (!wire::send(s, protocol::command::request, o.meta, zmq::buffer(o.args))) {
         // No connection to queue it on: the broker refused our handshake.
-        if (o.done) fail(o.done, monitor->why_unreachable());
+        if (o.done) fail(o.done, handshake.why_unreachable());
         continue;
       }
-      if (o.done) in_flight.emplace(o.id, pending{std::move(o.done), o.deadline});
+      if (o.done) {
+        in_flight.emplace(o.id, pending{std::move(o.done), o.deadline, o.durable ? std::move(o.meta) : std::string(),
+                                        o.durable ? std::move(o.args) : std::string()});
+      }
     }
     batch.clear();
   }
@@ -160,35 +239,38 @@ struct client::impl {
       if (it->second.deadline <= now) {
         auto done = std::move(it->second.done);
         it = in_flight.erase(it);
-        fail(done, monitor->connected() ? "no reply from the broker within the timeout"
-                                        : monitor->why_unreachable());
+        fail(done, handshake.connected() ? "no reply from the broker within the timeout"
+                                         : handshake.why_unreachable());
       } else {
         ++it;
       }
     }
   }
 
-  // Follows the socket's handshakes. When the broker refused this client
-  // (a key it does not accept, CURVE on one side only), ZeroMQ has dropped
-  // the connection and what was queued on it, and does not reconnect: the
-  // asks in flight can get no reply and fail now, and a new socket tries
-  // again after a pause.
-  void watch_connection(clock::time_point now) {
-    monitor->poll();
-    if (monitor->connected()) reopen_delay = first_reopen_delay;
-    if (reopen_at) {
-      if (now < *reopen_at) return;
-      reopen_at.reset();
-      open();
+  // When the broker refused our handshake (a key it does not accept, CURVE
+  // on one side only), ZeroMQ has dropped the connection and what was
+  // queued on it, and does not reconnect: the asks in flight can get no
+  // reply and fail now, and a new socket tries again after a pause.
+  void watch_refusal(zmq::socket_t& s, zmq::socket_t& monitor, clock::time_point now) {
+    if (handshake.connected()) reopen_delay = first_reopen_delay;
+    if (!reopen_at) {
+      if (!handshake.gave_up()) return;
+      const auto why = handshake.why_unreachable();
+      auto lost = std::move(in_flight);
+      in_flight.clear();
+      for (auto& [id, p] : lost) fail(p.done, why);
+      reopen_at = now + reopen_delay;
+      reopen_delay = std::min<clock::duration>(reopen_delay * 2, max_reopen_delay);
       return;
     }
-    if (!monitor->gave_up()) return;
-    const auto why = monitor->why_unreachable();
-    auto lost = std::move(in_flight);
-    in_flight.clear();
-    for (auto& [id, p] : lost) fail(p.done, why);
-    reopen_at = now + reopen_delay;
-    reopen_delay = std::min<clock::duration>(reopen_delay * 2, max_reopen_delay);
+    if (now < *reopen_at) return;
+    reopen_at.reset();
+    zmq_socket_monitor(s.handle(), nullptr, 0);
+    monitor.close();
+    s = open_socket();
+    monitor = watch(s);
+    s.connect(endpoint);
+    handshake = curve::handshake_state(endpoint, credentials.has_value());
   }
 
   // Sends what callers submitted.
@@ -200,23 +282,41 @@ struct client::impl {
     send_batch(s, batch);
   }
 
-  void run(zmq::socket_t& s) {
+  void resend(zmq::socket_t& s) {
+    resend_durable = false;
+    for (auto& [id, p] : in_flight)
+      if (!p.meta.empty()) wire::send(s, protocol::command::request, p.meta, zmq::buffer(p.args));
+  }
+
+  // A fresh message id: this client's random prefix and a counter.
+  std::string new_message_id() {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(id_prefix),
+                  static_cast<unsigned long long>(next_message.fetch_add(1, std::memory_order_relaxed)));
+    return buf;
+  }
+
+  void run(zmq::socket_t& s, zmq::socket_t& monitor) {
     current_io_thread_owner = this;
     std::vector<outgoing> batch;
     auto next_scan = clock::now();
     while (!stopping) {
-      zmq::pollitem_t items[] = {{s.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};
-      zmq::poll(items, 2, std::chrono::milliseconds(in_flight.empty() ? 100 : 20));
+      zmq::pollitem_t items[] = {{s.handle(), 0, ZMQ_POLLIN, 0},
+                                 {nullptr, wake_fd, ZMQ_POLLIN, 0},
+                                 {monitor.handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::poll(items, 3, std::chrono::milliseconds(in_flight.empty() ? 100 : 20));
       if (items[1].revents & ZMQ_POLLIN) {
         std::uint64_t count;
         [[maybe_unused]] auto n = read(wake_fd, &count, sizeof count);
       }
+      if (items[2].revents & ZMQ_POLLIN) on_monitor_event(monitor);
+      if (resend_durable) resend(s);
       flush(s, batch);
       for (int i = 0; i < 4096 && on_reply(s); ++i) {
       }
       const auto now = clock::now();
       if (now >= next_scan) {
-        watch_connection(now);
+        watch_refusal(s, monitor, now);
         expire(now);
         next_scan = now + std::chrono::milliseconds(20);
       }
@@ -231,15 +331,20 @@ struct client::impl {
       if (o.done) fail(o.done, "the client was closed");
     for (auto& [id, p] : in_flight) fail(p.done, "the client was closed");
     in_flight.clear();
+    zmq_socket_monitor(s.handle(), nullptr, 0);
   }
 };
 
 client::client(std::string endpoint, client_options options)
     : endpoint_(std::move(endpoint)),
-      options_(std::move(options)),
+      options_(options),
       impl_(std::make_unique<impl>(endpoint_, options_.limits, options_.curve)) {}
 
 client::~client() = default;
+
+client::link_state client::wait_connected(std::chrono::milliseconds timeout) const {
+  return impl_->wait_connected(timeout);
+}
 
 void client::ask_raw(std::string_view address, std::string_view method, std::string args,
                      std::chrono::milliseconds timeout, callback done) {
@@ -251,6 +356,44 @@ void client::ask_raw(std::string_view address, std::string_view method, std::str
   o.args = std::move(args);
   o.done = std::move(done);
   o.deadline = clock::now() + timeout + local_grace;
+  impl_->submit(std::move(o));
+}
+
+void client::ask_raw(std::string_view address, std::string_view method, std::string args,
+                     const call_options& opts, callback done) {
+  if (!opts.durable) return ask_raw(address, method, std::move(args), opts.timeout, std::move(done));
+  const auto timeout = opts.timeout.count() > 0 ? opts.timeout : options_.timeout;
+  impl::outgoing o;
+  o.id = impl_->next_id.fetch_add(1, std::memory_order_relaxed);
+  const std::string mid = opts.id.empty() ? impl_->new_message_id() : opts.id;
+  protocol::request_meta meta{o.id, address, method, protocol::flag_durable,
+                              static_cast<std::uint64_t>(timeout.count())};
+  meta.has_durable = true;
+  meta.message_id = mid;
+  protocol::encode_request_meta(o.meta, meta);
+  o.args = std::move(args);
+  o.done = std::move(done);
+  o.deadline = clock::now() + timeout + local_grace;
+  o.durable = true;
+  impl_->submit(std::move(o));
+}
+
+void client::tell_durable_raw(std::string_view address, std::string_view method, std::string args,
+                              const tell_options& opts, callback done) {
+  const auto timeout = opts.timeout.count() > 0 ? opts.timeout : options_.timeout;
+  impl::outgoing o;
+  o.id = impl_->next_id.fetch_add(1, std::memory_order_relaxed);
+  const std::string mid = opts.id.empty() ? impl_->new_message_id() : opts.id;
+  protocol::request_meta meta{o.id, address, method, protocol::flag_durable | protocol::flag_tell,
+                              static_cast<std::uint64_t>(timeout.count())};
+  meta.has_durable = true;
+  meta.message_id = mid;
+  meta.delay_ms = static_cast<std::uint64_t>(std::max<std::int64_t>(opts.delay.count(), 0));
+  protocol::encode_request_meta(o.meta, meta);
+  o.args = std::move(args);
+  o.done = std::move(done);
+  o.deadline = clock::now() + timeout + local_grace;
+  o.durable = true;
   impl_->submit(std::move(o));
 }
 

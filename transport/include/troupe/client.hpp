@@ -60,6 +60,18 @@ struct client_options {
 // Options of one ask; plain values.
 struct call_options {
   std::chrono::milliseconds timeout{0};  // 0: the client's default
+  // Durable (docs/durability.md): the broker stores the ask before running
+  // it, runs it at least once, and records its result under `id`; the
+  // client re-sends it under the same id after a reconnect.
+  bool durable = false;
+  std::string id{};  // durable: the message id (1..128 bytes of UTF-8); empty: a fresh random one
+};
+
+// Options of one durable tell; plain values.
+struct tell_options {
+  std::chrono::milliseconds timeout{0};  // how long to wait for the confirmation; 0: the client's default
+  std::string id{};                      // the message id (1..128 bytes of UTF-8); empty: a fresh random one
+  std::chrono::milliseconds delay{0};    // not delivered before this long after the broker stored it
 };
 
 // Options of one map; plain values.
@@ -133,6 +145,17 @@ class client {
   // throw. Returns at once; throws only std::bad_alloc.
   void ask_raw(std::string_view address, std::string_view method, std::string args,
                std::chrono::milliseconds timeout, callback done);
+  // The same with every call option (durable asks: opts.durable).
+  void ask_raw(std::string_view address, std::string_view method, std::string args, const call_options& opts,
+               callback done);
+  // A durable tell: `done` runs once, on the client's thread, with `ok`
+  // once the broker has stored it on disk (fsync'd), or with the error
+  // (`store_unavailable`: the broker has no writable store), or with
+  // deadline_exceeded when no confirmation came within the timeout.
+  // Unconfirmed, it is re-sent under its id after a reconnect, and the
+  // broker stores it once. Returns at once; throws only std::bad_alloc.
+  void tell_durable_raw(std::string_view address, std::string_view method, std::string args,
+                        const tell_options& opts, callback done);
   // One-way: no reply, no confirmation of delivery. Returns at once; throws
   // only std::bad_alloc.
   void tell_raw(std::string_view address, std::string_view method, std::string args);
@@ -155,7 +178,7 @@ class client {
     } else {
       auto promise = std::make_shared<std::promise<R>>();
       auto future = promise->get_future();
-      ask_raw(address, method, pack_args(args...), opts.timeout, [promise, this](raw_reply&& reply) {
+      ask_raw(address, method, pack_args(args...), opts, [promise, this](raw_reply&& reply) {
         try {
           if constexpr (std::is_void_v<R>) {
             check(reply);
@@ -176,6 +199,31 @@ class client {
   template <class... A>
   void tell(std::string_view address, std::string_view method, const A&... args) {
     if constexpr (detail::call_types_cross<void, A...>()) tell_raw(address, method, pack_args(args...));
+  }
+
+  // A durable tell (docs/durability.md). Returns at once a future whose
+  // get() returns once the broker has stored the message on disk, or throws
+  // troupe::error (`store_unavailable`, `deadline_exceeded`: no
+  // confirmation within the timeout, ...). From the confirmation on, the
+  // message runs at least once, whatever happens to the broker or its
+  // worker. Throws only std::bad_alloc itself.
+  template <class... A>
+  std::future<void> tell(tell_options opts, std::string_view address, std::string_view method, const A&... args) {
+    if constexpr (!detail::call_types_cross<void, A...>()) {
+      return {};
+    } else {
+      auto promise = std::make_shared<std::promise<void>>();
+      auto future = promise->get_future();
+      tell_durable_raw(address, method, pack_args(args...), opts, [promise, this](raw_reply&& reply) {
+        try {
+          check(reply);
+          promise->set_value();
+        } catch (...) {
+          promise->set_exception(std::current_exception());
+        }
+      });
+      return future;
+    }
   }
 
   // Applies `method` to every element of `inputs` (one argument, or a
@@ -208,6 +256,20 @@ class client {
 
   // The endpoint given to the constructor.
   const std::string& endpoint() const noexcept { return endpoint_; }
+
+  // What the client knows of its connection to the broker.
+  enum class link_state {
+    connecting,  // no connection yet, and no attempt has failed
+    refused,     // attempts to connect failed: nothing listens at the endpoint
+    connected,   // connected, handshake done
+    rejected,    // connected, but the broker refused the handshake (a security mismatch)
+  };
+  // Waits until the connection is up, at most `timeout`, and returns the
+  // state then: `connected`, or why not yet. Requests need not wait for
+  // this (they are queued until the connection is up); it lets a program
+  // such as the CLI say "no broker at EP" at once instead of waiting for a
+  // timeout. Thread-safe; not from the client's own thread (a callback).
+  link_state wait_connected(std::chrono::milliseconds timeout) const;
 
  private:
   template <class T>
