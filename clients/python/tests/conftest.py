@@ -28,6 +28,35 @@ sys.path.insert(0, str(PKG_ROOT))  # test the working tree without installing
 
 import troupe  # noqa: E402
 
+# The suite with CURVE on (TROUPE_TEST_CURVE=1, docs/security.md): keys made
+# with pyzmq's zmq.auth, so troupe is shown to read what pyzmq writes, for the
+# broker and for one peer key in every role directory. Every client and worker
+# the tests start finds its keys in the environment; the broker fixture gives
+# the broker its own.
+CURVE_DIR: pathlib.Path | None = None
+if os.environ.get("TROUPE_TEST_CURVE") == "1":
+    import atexit
+
+    import zmq.auth
+
+    CURVE_DIR = pathlib.Path(tempfile.mkdtemp(prefix="trp-curve-"))
+    atexit.register(shutil.rmtree, CURVE_DIR, True)
+    zmq.auth.create_certificates(CURVE_DIR, "broker")
+    zmq.auth.create_certificates(CURVE_DIR, "peer")
+    for role in ["workers", "clients", "admins"]:
+        (CURVE_DIR / role).mkdir()
+        shutil.copy(CURVE_DIR / "peer.key", CURVE_DIR / role / "peer.key")
+    os.environ["TROUPE_CURVE_SECRET"] = str(CURVE_DIR / "peer.key_secret")
+    os.environ["TROUPE_BROKER_KEY"] = str(CURVE_DIR / "broker.key")
+
+
+def curve_broker_flags() -> list[str]:
+    """The broker's CURVE flags in a CURVE run of the suite, else none."""
+    if CURVE_DIR is None:
+        return []
+    return ["--curve-secret", str(CURVE_DIR / "broker.key_secret"), "--workers-keys", str(CURVE_DIR / "workers"),
+            "--clients-keys", str(CURVE_DIR / "clients"), "--admins-keys", str(CURVE_DIR / "admins")]
+
 BIN_DIR = pathlib.Path(os.environ.get("TROUPE_BIN_DIR") or REPO / "build" / "bin")
 TROUPE = BIN_DIR / "troupe"
 EXAMPLES_WORKER = BIN_DIR / "troupe-examples-worker"
@@ -176,7 +205,7 @@ def broker(spawn: Callable[..., Proc], endpoint: str) -> Callable[..., Proc]:
     waits (bounded) until it answers ``$broker.ping``."""
 
     def start(*flags: str) -> Proc:
-        proc = spawn([TROUPE, "broker", "--listen", endpoint, *flags], label="broker")
+        proc = spawn([TROUPE, "broker", "--listen", endpoint, *curve_broker_flags(), *flags], label="broker")
         with troupe.Client(endpoint, timeout=0.5, grace=0.2) as c:
             wait_until(lambda: proc.alive() and c.ping() == "pong", 10, "broker to answer ping")
         return proc

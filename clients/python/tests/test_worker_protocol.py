@@ -151,7 +151,7 @@ def test_error_codes(scripted: ScriptedBroker, pyworker: Callable[..., Proc]) ->
     for i, (raw, why) in enumerate(raw_cases, start=200):
         reply = scripted.ask(i, "pyecho", "echo", raw_args=raw)
         assert reply.status == "bad_args", (why, reply)
-    assert scripted.ask(300, "pyecho", "echo", 1, flags=2).status == "bad_request"
+    assert scripted.ask(300, "pyecho", "echo", 1, flags=4).status == "bad_request"  # an unknown flag
     # still serving normally after all that
     assert scripted.ask(301, "pyecho", "add", 2, 2).value == 4
 

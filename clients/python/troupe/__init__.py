@@ -7,16 +7,16 @@
 * :mod:`troupe.protocol` — the wire protocol (docs/protocol.md).
 """
 
-from .actor import actor, method, registered
+from .actor import actor, method, registered, retry
 from .aio import AsyncClient
 from .client import Client, default_endpoint
-from .errors import (ActorError, BadArgs, BadRequest, DeadlineExceeded, Overloaded,
-                     TroupeError, UnknownActor, UnknownMethod, WorkerLost, error_for)
+from .errors import (ActorError, BadArgs, BadRequest, DeadlineExceeded, Overloaded, StoreUnavailable,
+                     TimeLimitExceeded, TroupeError, UnknownActor, UnknownMethod, WorkerLost, error_for)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ActorError", "AsyncClient", "BadArgs", "BadRequest", "Client", "DeadlineExceeded",
-    "Overloaded", "TroupeError", "UnknownActor", "UnknownMethod", "WorkerLost", "actor",
-    "default_endpoint", "error_for", "method", "registered",
+    "Overloaded", "StoreUnavailable", "TimeLimitExceeded", "TroupeError", "UnknownActor", "UnknownMethod", "WorkerLost", "actor",
+    "default_endpoint", "error_for", "method", "registered", "retry",
 ]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import inspect
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 from . import protocol as p
 
@@ -44,6 +44,12 @@ class ActorType:
     takes_key: bool
     _signatures: dict[str, tuple[inspect.Signature, dict[str, Any]]] = field(default_factory=dict)
     _binders: dict[str, Callable[[list[Any]], list[Any]]] = field(default_factory=dict)
+
+    def retry_policies(self) -> list[dict[str, Any]]:
+        """The retry policies of its methods (:func:`retry`), as READY
+        ``retry`` entries (docs/protocol.md)."""
+        return [{"actor": self.name, "method": m, **getattr(fn, _RETRY)}
+                for m, fn in sorted(self.methods.items()) if hasattr(fn, _RETRY)]
 
     def create(self, key: str | None) -> Any:
         """Construct one instance (``key`` is passed if the constructor takes one)."""
@@ -184,6 +190,31 @@ def method(fn: F) -> F:
     marked methods are exposed."""
     setattr(fn, _MARK, True)
     return fn
+
+
+_RETRY = "_troupe_retry"
+
+
+def retry(attempts: int = 3, backoff: float = 1.0, max_backoff: float = 60.0,
+          on: Sequence[str] = ("actor_error", "worker_lost")) -> Callable[[F], F]:
+    """Declare how a durable message to this method is run again when a run
+    ends with one of the error codes in ``on`` (docs/durability.md): at most
+    ``attempts`` runs, waiting ``backoff × 2^(n-1)`` seconds (at most
+    ``max_backoff``) before run n + 1. The worker tells the broker, which
+    keeps the schedule in its store. Raises ValueError for a bad policy."""
+    if not 1 <= attempts <= 1000 or not 0 <= backoff <= 86400 or not 0 <= max_backoff <= 86400:
+        raise ValueError("retry: attempts 1..1000, backoff and max_backoff 0..86400 seconds")
+    codes = list(on)
+    if not set(codes) <= set(p.ERROR_CODES):
+        raise ValueError(f"retry: `on` takes error codes, from {', '.join(p.ERROR_CODES)}")
+    policy = {"attempts": attempts, "backoff_ms": int(backoff * 1000), "max_backoff_ms": int(max_backoff * 1000),
+              "on": codes}
+
+    def mark(fn: F) -> F:
+        setattr(fn, _RETRY, policy)
+        return fn
+
+    return mark
 
 
 def registered() -> dict[str, ActorType]:

@@ -21,8 +21,10 @@ from typing import Any, Iterable, Sequence
 import msgpack
 import zmq
 
+from . import curve
 from . import protocol as p
-from .client import (DEFAULT_GRACE, DEFAULT_TIMEOUT, DEFAULT_WINDOW, args_of,
+from .client import RESEND, new_message_id
+from .client import (DEFAULT_GRACE, DEFAULT_TIMEOUT, DEFAULT_WINDOW, RETRACTED, args_of,
                      configure_socket, default_endpoint, fast_send, reply_reader, timeout_to_ms, _poller)
 from .errors import DeadlineExceeded, TroupeError, error_for
 
@@ -43,7 +45,8 @@ class AsyncClient:
     """
 
     def __init__(self, endpoint: str | None = None, timeout: float = DEFAULT_TIMEOUT, *,
-                 grace: float = DEFAULT_GRACE, context: zmq.Context | None = None) -> None:
+                 grace: float = DEFAULT_GRACE, context: zmq.Context | None = None,
+                 curve_secret: str | None = None, broker_key: str | None = None) -> None:
         self.endpoint = endpoint or default_endpoint()
         self.timeout = float(timeout)
         self._timeout_ms = timeout_to_ms(self.timeout)
@@ -54,9 +57,13 @@ class AsyncClient:
         # watches its file descriptor directly.
         self._sock: zmq.Socket | None = zmq.Socket(self._ctx, zmq.DEALER)
         configure_socket(self._sock)
+        # CURVE, as for troupe.Client.
+        self._keys = curve.load(curve_secret, broker_key)
+        curve.secure(self._sock, self._keys)
+        self._watch = curve.HandshakeWatch(self._ctx, self._sock, self.endpoint, self._keys is not None)
         self._sock.connect(self.endpoint)
         self._send_frame = fast_send(self._sock)
-        self._read, self._waiting = reply_reader(self._sock)
+        self._read, self._confirm, self._waiting = reply_reader(self._sock)
         self._ready = _poller(self._sock)
         self._pack = msgpack.Packer().pack
         # id -> (future or _Batch, deadline, timeout for an ask / index for a batch)
@@ -66,12 +73,21 @@ class AsyncClient:
         self._sweep_handle: asyncio.TimerHandle | None = None
         self._sweep_at = 0.0
 
-    async def ask(self, address: str, method: str, *args: Any, timeout: float | None = None) -> Any:
-        """Call ``method`` on ``address`` and return its result."""
+    async def ask(self, address: str, method: str, *args: Any, timeout: float | None = None,
+                  durable: bool = False, id: str | None = None) -> Any:
+        """Call ``method`` on ``address`` and return its result. ``durable``:
+        like :meth:`troupe.Client.ask`."""
+        if durable or id is not None:
+            return await self._durable(address, method, args, timeout, False, id, 0.0)
         return await self._ask(address, method, args, timeout)
 
-    async def tell(self, address: str, method: str, *args: Any, timeout: float | None = None) -> None:
-        """Send a one-way message; nothing comes back."""
+    async def tell(self, address: str, method: str, *args: Any, timeout: float | None = None,
+                   durable: bool = False, id: str | None = None, delay: float = 0.0) -> None:
+        """Send a one-way message; nothing comes back. ``durable``: like
+        :meth:`troupe.Client.tell`, returns once the broker stored it."""
+        if durable or id is not None or delay:
+            await self._durable(address, method, args, timeout, True, id, delay)
+            return
         loop = self._attach()
         t = self.timeout if timeout is None else timeout
         tms = timeout_to_ms(t)
@@ -127,8 +143,14 @@ class AsyncClient:
             elif not target.done():
                 target.set_exception(RuntimeError("AsyncClient closed"))
         if self._sock is not None:
+            self._watch.close()
             self._sock.close(linger=0)
             self._sock = None
+
+    def _no_reply(self, t: float) -> str:
+        """The message of a call that got no reply within ``t`` seconds: why,
+        when the broker refused the handshake or nothing answers."""
+        return self._watch.why(f"no reply from {self.endpoint} within {t:g} s")
 
     async def __aenter__(self) -> "AsyncClient":
         return self
@@ -175,6 +197,38 @@ class AsyncClient:
             if not fut.done():  # cancelled, or the send failed
                 self._pending.pop(id_, None)
 
+    async def _durable(self, address: str, method: str, args: Sequence[Any], timeout: float | None, tell: bool,
+                       message_id: str | None, delay: float) -> Any:
+        """A durable ask or tell (docs/durability.md): re-sent under its
+        message id every RESEND seconds until answered, which costs nothing
+        at the broker (it stores and runs each id once) and covers a broker
+        that restarted while we waited."""
+        loop = self._attach()
+        t = self.timeout if timeout is None else timeout
+        deadline = loop.time() + t + self.grace
+        id_ = next(self._ids)
+        durable: dict[str, Any] = {"id": message_id or new_message_id()}
+        if delay:
+            durable["delay_ms"] = max(0, int(delay * 1000))
+        flags = (p.FLAG_TELL if tell else 0) | p.FLAG_DURABLE
+        meta, body = self._pack([id_, address, method, flags, timeout_to_ms(t), durable]), self._pack(args)
+        fut = loop.create_future()
+        self._pending[id_] = (fut, deadline, t)
+        if deadline < self._sweep_at or self._sweep_handle is None:
+            self._schedule_sweep(loop, deadline)
+        try:
+            while True:
+                if not self._send_now(meta, body):
+                    await self._send_later(meta, body, deadline)
+                try:
+                    return await asyncio.wait_for(asyncio.shield(fut), RESEND)
+                except asyncio.TimeoutError:
+                    if loop.time() >= deadline:
+                        raise DeadlineExceeded(self._no_reply(t)) from None
+        finally:
+            if not fut.done():
+                self._pending.pop(id_, None)
+
     def _send_now(self, meta: bytes, body: bytes) -> bool:
         """Send a REQUEST if the socket takes it at once; then look for
         replies soon (a send can take the readable signal of the socket's
@@ -197,39 +251,72 @@ class AsyncClient:
         assert loop is not None
         while not self._send_now(meta, body):
             if loop.time() >= deadline:
-                raise DeadlineExceeded(f"could not send to {self.endpoint}")
+                raise DeadlineExceeded(self._watch.why(f"could not send to {self.endpoint}"))
             await asyncio.sleep(0.01)
             if self._sock is None:
                 raise RuntimeError("AsyncClient closed")
 
     def _drain(self) -> None:
-        """Read every waiting reply and hand each to its caller."""
+        """Read every waiting reply and hand each to its caller.
+
+        With many calls out, replies arrive in batches (hundreds per call of
+        this with 1,000 in flight): then each reply is read lazily (see
+        :func:`troupe.client.reply_reader`) and handed over once the next
+        frame shows it was whole, and only the end of the batch is looked
+        for, instead of looking after every reply."""
         self._drain_soon = False
         if self._sock is None:
             return
         read, waiting, pending = self._read, self._waiting, self._pending
         if not waiting() and not self._ready():
             return  # nothing (the descriptor also signals other changes)
-        for _ in range(_DRAIN_BATCH):
-            try:
-                reply = read(_NOBLOCK)
-            except zmq.ZMQError:
-                return  # Again: nothing after all; or closed under us
-            entry = pending.pop(reply[0], None) if reply is not None else None
-            if entry is not None:  # else ignored, or a late reply to a call that ended
-                target, status, value = entry[0], reply[1], reply[2]
-                if type(target) is _Batch:
-                    target.deliver(entry[2], status, value)
-                elif not target.done():
-                    if status == _OK:
-                        target.set_result(value)
+        lazy = len(pending) > 4
+        last = None  # (id, entry, status, value): read lazily, not handed over yet
+
+        def hand_over(entry: tuple[Any, float, Any], status: str, value: Any) -> None:
+            target = entry[0]
+            if type(target) is _Batch:
+                target.deliver(entry[2], status, value)
+            elif not target.done():
+                if status == _OK:
+                    target.set_result(value)
+                else:
+                    target.set_exception(error_for(status, value))
+
+        try:
+            for _ in range(_DRAIN_BATCH):
+                try:
+                    reply = read(_NOBLOCK, lazy)
+                except zmq.Again:
+                    return  # nothing follows: the last reply was whole
+                except zmq.ZMQError:
+                    last = None
+                    return  # closed under us
+                if reply is not None and reply[1] is RETRACTED:
+                    if last is not None and last[0] == reply[0]:
+                        pending[last[0]] = last[1]  # it had more than three frames: not a reply, wait on
+                        last = None
+                    continue
+                if last is not None:
+                    hand_over(last[1], last[2], last[3])
+                    last = None
+                entry = pending.pop(reply[0], None) if reply is not None else None
+                if entry is not None:  # else ignored, or a late reply to a call that ended
+                    if lazy:
+                        last = (reply[0], entry, reply[1], reply[2])
                     else:
-                        target.set_exception(error_for(status, value))
-            if not waiting():
-                return
-        if not self._drain_soon:  # more may wait: come back after the others had a turn
-            self._drain_soon = True
-            self._loop.call_soon(self._drain)  # type: ignore[union-attr]
+                        hand_over(entry, reply[1], reply[2])
+                if not lazy and not waiting():
+                    return
+            if last is not None and self._confirm() == last[0]:
+                pending[last[0]] = last[1]
+                last = None
+            if not self._drain_soon:  # more may wait: come back after the others had a turn
+                self._drain_soon = True
+                self._loop.call_soon(self._drain)  # type: ignore[union-attr]
+        finally:
+            if last is not None:
+                hand_over(last[1], last[2], last[3])
 
     def _schedule_sweep(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         if self._sweep_handle is not None:
@@ -252,9 +339,9 @@ class AsyncClient:
         for id_ in ended:
             target, _, extra = pending.pop(id_)
             if type(target) is _Batch:
-                target.fail(extra, DeadlineExceeded(f"no reply from {self.endpoint} within {target.timeout:g} s"))
+                target.fail(extra, DeadlineExceeded(self._no_reply(target.timeout)))
             elif not target.done():
-                target.set_exception(DeadlineExceeded(f"no reply from {self.endpoint} within {extra:g} s"))
+                target.set_exception(DeadlineExceeded(self._no_reply(extra)))
         if pending:
             self._schedule_sweep(loop, earliest)
 
@@ -304,7 +391,7 @@ class _Batch:
                 if self.blocked_since is None:
                     self.blocked_since = now
                 if now - self.blocked_since > self.timeout + c.grace:
-                    self.abandon(DeadlineExceeded(f"could not send to {c.endpoint}"))
+                    self.abandon(DeadlineExceeded(c._watch.why(f"could not send to {c.endpoint}")))
                 else:
                     self.retry = self.loop.call_later(0.01, self.fill)
                 return

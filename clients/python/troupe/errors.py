@@ -73,10 +73,24 @@ class BadRequest(TroupeError):
     code = Status.BAD_REQUEST.value
 
 
+class TimeLimitExceeded(TroupeError):
+    """The method ran past its hard time limit; its worker process was killed
+    and replaced (the instance's in-memory state went with it)."""
+
+    code = Status.TIME_LIMIT_EXCEEDED.value
+
+
+class StoreUnavailable(TroupeError):
+    """A durable message was not stored: the broker has no store, or cannot
+    write it (disk full, read-only, corrupt). Nothing was confirmed."""
+
+    code = Status.STORE_UNAVAILABLE.value
+
+
 _BY_CODE: dict[str, type[TroupeError]] = {
     cls.code: cls
     for cls in (UnknownActor, UnknownMethod, BadArgs, ActorError, Overloaded,
-                DeadlineExceeded, WorkerLost, BadRequest)
+                DeadlineExceeded, WorkerLost, BadRequest, TimeLimitExceeded, StoreUnavailable)
 }
 
 

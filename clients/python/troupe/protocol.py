@@ -21,6 +21,11 @@ HEADER_LEN = 5
 
 FLAG_TELL = 0x01
 """REQUEST flags bit 0: one-way message, the client never gets a REPLY."""
+FLAG_DURABLE = 0x02
+"""REQUEST flags bit 1: durable (docs/durability.md); ``meta`` has a 6th element."""
+MAX_MESSAGE_ID_BYTES = 128
+MAX_DELAY_MS = 31_536_000_000
+MAX_READY_KEYS = 100_000
 
 MAX_MESSAGE_BYTES = 1 << 20
 """Largest frame (1 MiB), the broker's default ``--max-message-bytes``."""
@@ -54,6 +59,7 @@ class Command(enum.IntEnum):
     READY = 0x03
     HEARTBEAT = 0x04
     DISCONNECT = 0x05
+    RELEASE = 0x06
 
 
 class Status(enum.StrEnum):
@@ -68,6 +74,8 @@ class Status(enum.StrEnum):
     DEADLINE_EXCEEDED = "deadline_exceeded"
     WORKER_LOST = "worker_lost"
     BAD_REQUEST = "bad_request"
+    TIME_LIMIT_EXCEEDED = "time_limit_exceeded"
+    STORE_UNAVAILABLE = "store_unavailable"
 
 
 ERROR_CODES: tuple[str, ...] = tuple(s.value for s in Status if s is not Status.OK)
@@ -79,6 +87,7 @@ _BODY_FRAMES = {
     Command.READY: 1,
     Command.HEARTBEAT: 0,
     Command.DISCONNECT: 0,
+    Command.RELEASE: 1,
 }
 
 
@@ -144,12 +153,21 @@ def unpack(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES,
     return value
 
 
+def _unique_keys(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    """A map of a protocol frame: a repeated key is malformed (docs/protocol.md, Encodings)."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("a map repeats a key")
+    return result
+
+
 def _unpacker(data: bytes, max_bytes: int, unicode_errors: str = "strict") -> msgpack.Unpacker:
     n = len(data)
     if n > max_bytes:
         raise ProtocolError(f"frame of {n} bytes is over the limit of {max_bytes}")
     unpacker = msgpack.Unpacker(
         raw=False, use_list=True, strict_map_key=False, unicode_errors=unicode_errors,
+        object_pairs_hook=_unique_keys,
         max_buffer_size=max(n, 1), max_str_len=n, max_bin_len=n, max_array_len=n, max_map_len=n // 2,
         max_ext_len=n)
     unpacker.feed(data)
@@ -326,7 +344,28 @@ class Disconnect:
     reason: str | None = None
 
 
-Message = Union[Request, Reply, Ready, ReadyAck, Heartbeat, Disconnect]
+@dataclass(frozen=True)
+class WorkerGone:
+    """A DISCONNECT from a pool supervisor: the worker process whose work
+    socket has routing id ``worker`` is gone; ``stuck`` is the broker request
+    id it was killed in for its time limit (0: none)."""
+
+    worker: bytes
+    stuck: int = 0
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Release:
+    """A RELEASE: the worker passivated the instances of these keyed addresses."""
+
+    addresses: list[str]
+
+
+MAX_RELEASE_ADDRESSES = 10_000
+MAX_WHY_BYTES = 256
+
+Message = Union[Request, Reply, Ready, ReadyAck, Heartbeat, Disconnect, WorkerGone, Release]
 
 
 def header(command: Command) -> bytes:
@@ -335,12 +374,23 @@ def header(command: Command) -> bytes:
 
 
 def encode_request(id: int, address: str, method: str, args: Sequence[Any] | bytes = (),
-                   *, flags: int = 0, timeout_ms: int = 0) -> list[bytes]:
+                   *, flags: int = 0, timeout_ms: int = 0, message_id: str | None = None,
+                   delay_ms: int = 0, delivery: int = 0) -> list[bytes]:
     """Frames of a REQUEST. ``args`` is a sequence of values or an already
-    packed MessagePack array (bytes), which is sent unchanged."""
+    packed MessagePack array (bytes), which is sent unchanged. With
+    ``message_id`` it is durable: the durable flag is set and ``meta`` gets
+    its 6th element (docs/protocol.md, "Durable messages")."""
     args_frame = args if isinstance(args, (bytes, bytearray)) else pack(list(args))
-    meta = pack([id, address, method, flags, timeout_ms])
-    return [header(Command.REQUEST), meta, bytes(args_frame)]
+    meta_list: list[Any] = [id, address, method, flags, timeout_ms]
+    if message_id is not None:
+        meta_list[3] = flags | FLAG_DURABLE
+        durable: dict[str, Any] = {"id": message_id}
+        if delay_ms:
+            durable["delay_ms"] = delay_ms
+        if delivery:
+            durable["delivery"] = delivery
+        meta_list.append(durable)
+    return [header(Command.REQUEST), pack(meta_list), bytes(args_frame)]
 
 
 def encode_reply(id: int, status: str, value: Any) -> list[bytes]:
@@ -348,10 +398,19 @@ def encode_reply(id: int, status: str, value: Any) -> list[bytes]:
     return [header(Command.REPLY), pack([id, str(status)]), pack(value)]
 
 
-def encode_ready(name: str, pid: int, credits: int, actors: Sequence[str]) -> list[bytes]:
-    """Frames of a READY (keys in the order of the spec's table)."""
-    info = {"name": name, "pid": pid, "credits": credits, "actors": list(actors)}
-    return [header(Command.READY), pack(info)]
+def encode_ready(name: str, pid: int, credits: int, actors: Sequence[str], *,
+                 keys: Sequence[str] = (), retry: Sequence[dict[str, Any]] = (),
+                 worker: bytes | None = None) -> list[bytes]:
+    """Frames of a READY (keys in the order of the spec's table); ``keys``
+    (the keyed instances held) and ``retry`` (retry policies) only when not
+    empty; with ``worker``, the form a heartbeat socket sends on behalf of
+    the work socket with that routing id."""
+    info: dict[str, Any] = {"name": name, "pid": pid, "credits": credits, "actors": list(actors)}
+    if keys:
+        info["keys"] = list(keys)
+    if retry:
+        info["retry"] = [dict(r) for r in retry]
+    return [header(Command.READY), pack(info)] + ([bytes(worker)] if worker is not None else [])
 
 
 def encode_heartbeat(worker: bytes | None = None) -> list[bytes]:
@@ -370,6 +429,45 @@ def encode_disconnect(reason: str | None = None) -> list[bytes]:
     return [header(Command.DISCONNECT)] + ([pack(reason)] if reason is not None else [])
 
 
+def encode_worker_gone(worker: bytes, stuck: int = 0, why: str = "", *, with_info: bool = True) -> list[bytes]:
+    """Frames of a supervisor's DISCONNECT for one of its processes; the
+    ``info`` frame holds only the keys set (none without ``with_info``)."""
+    frames = [header(Command.DISCONNECT), bytes(worker)]
+    if with_info:
+        info: dict[str, Any] = {}
+        if stuck:
+            info["stuck"] = stuck
+        if why:
+            info["why"] = why
+        frames.append(pack(info))
+    return frames
+
+
+def encode_release(addresses: Sequence[str]) -> list[bytes]:
+    """Frames of a RELEASE of passivated keyed addresses."""
+    return [header(Command.RELEASE), pack(list(addresses))]
+
+
+def _decode_worker_gone(frames: Sequence[bytes], max_bytes: int) -> WorkerGone:
+    if not 1 <= len(frames[1]) <= 255:
+        raise ProtocolError("DISCONNECT worker id must be 1..255 bytes")
+    info = _unpack_protocol_map(bytes(frames[2]), "DISCONNECT info", max_bytes)
+    stuck, why = info.get("stuck", 0), info.get("why", "")
+    if "stuck" in info and (not _is_uint(stuck) or stuck == 0):
+        raise ProtocolError("DISCONNECT stuck must be a uint64, not 0")
+    if "why" in info and (not isinstance(why, str) or not 1 <= len(why.encode()) <= MAX_WHY_BYTES):
+        raise ProtocolError("DISCONNECT why must be a str of 1..256 bytes")
+    return WorkerGone(bytes(frames[1]), stuck, why)
+
+
+def _decode_release(frame: bytes, max_bytes: int) -> Release:
+    addresses = unpack(frame, max_bytes=max_bytes)
+    if (not isinstance(addresses, list) or not 1 <= len(addresses) <= MAX_RELEASE_ADDRESSES
+            or not all(isinstance(a, str) for a in addresses)):
+        raise ProtocolError("RELEASE must be an array of 1..10000 str")
+    return Release(addresses)
+
+
 def decode_header(frame: bytes) -> Command:
     """Check a header frame and return its command."""
     if len(frame) != HEADER_LEN or frame[:3] != SIGNATURE:
@@ -380,6 +478,21 @@ def decode_header(frame: bytes) -> Command:
         return Command(frame[4])
     except ValueError:
         raise ProtocolError(f"unknown command 0x{frame[4]:02x}") from None
+
+
+def durable_meta(value: Any) -> dict[str, Any]:
+    """Check a durable REQUEST's 6th ``meta`` element: a map with ``id`` (str
+    of 1..128 bytes) and optionally ``delay_ms`` and ``delivery`` (uint);
+    returns it. Raises :class:`ProtocolError`."""
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ProtocolError("REQUEST durable element must be a map with str keys")
+    mid = value.get("id")
+    if not isinstance(mid, str) or not 1 <= len(mid.encode("utf-8", "surrogateescape")) <= MAX_MESSAGE_ID_BYTES:
+        raise ProtocolError("REQUEST durable id must be a str of 1..128 bytes")
+    for k in ("delay_ms", "delivery"):
+        if k in value and not _is_uint(value[k]):
+            raise ProtocolError(f"REQUEST durable {k} must be a uint")
+    return value
 
 
 def decode_request_meta(meta: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[int, str, str, int, int]:
@@ -393,9 +506,11 @@ def decode_request_meta(meta: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> t
     (``surrogateescape``), which those two functions report.
     """
     m = _unpack_meta(meta, max_bytes, unicode_errors="surrogateescape")
-    if not isinstance(m, list) or len(m) != 5:
-        raise ProtocolError("REQUEST meta must be an array of 5 elements")
-    id_, address, method, flags, timeout_ms = m
+    if not isinstance(m, list) or len(m) not in (5, 6):
+        raise ProtocolError("REQUEST meta must be an array of 5 elements (6 when durable)")
+    if len(m) == 6:
+        durable_meta(m[5])
+    id_, address, method, flags, timeout_ms = m[:5]
     if not _is_uint(id_):
         raise ProtocolError("REQUEST id must be a uint64")
     if not isinstance(address, str) or not isinstance(method, str):
@@ -418,6 +533,8 @@ def decode(frames: Sequence[bytes], *, max_bytes: int = MAX_MESSAGE_BYTES) -> Me
         if not 1 <= len(frames[1]) <= 255:
             raise ProtocolError("HEARTBEAT worker id must be 1..255 bytes")
         return Heartbeat(bytes(frames[1]))
+    if command is Command.DISCONNECT and len(frames) == 3:
+        return _decode_worker_gone(frames, max_bytes)
     if command is Command.DISCONNECT and len(frames) == 2:
         reason = unpack(bytes(frames[1]), max_bytes=max_bytes)
         if not isinstance(reason, str):
@@ -429,6 +546,8 @@ def decode(frames: Sequence[bytes], *, max_bytes: int = MAX_MESSAGE_BYTES) -> Me
         return Heartbeat()
     if command is Command.DISCONNECT:
         return Disconnect()
+    if command is Command.RELEASE:
+        return _decode_release(bytes(frames[1]), max_bytes)
     if command is Command.REQUEST:
         id_, address, method, flags, timeout_ms = decode_request_meta(bytes(frames[1]), max_bytes=max_bytes)
         return Request(id_, address, method, flags, timeout_ms, bytes(frames[2]))
@@ -458,4 +577,24 @@ def decode(frames: Sequence[bytes], *, max_bytes: int = MAX_MESSAGE_BYTES) -> Me
             or not all(isinstance(a, str) for a in actors)):
         raise ProtocolError("READY actors must be an array of 1..10000 str")
     extra = {k: v for k, v in info.items() if k not in ("name", "pid", "credits", "actors")}
+    _check_ready_durable(extra)
     return Ready(name, pid, credits, actors, extra)
+
+
+def _check_ready_durable(extra: dict[str, Any]) -> None:
+    """READY ``keys`` and ``retry``, when present (docs/protocol.md, READY)."""
+    keys = extra.get("keys", [])
+    if not isinstance(keys, list) or len(keys) > MAX_READY_KEYS or not all(
+            isinstance(k, str) and "/" in k and address_problem(k) is None for k in keys):
+        raise ProtocolError("READY keys must be an array of at most 100000 keyed addresses")
+    retry = extra.get("retry", [])
+    if not isinstance(retry, list) or len(retry) > 10_000:
+        raise ProtocolError("READY retry must be an array of at most 10000 policies")
+    for r in retry:
+        ok = (isinstance(r, dict) and isinstance(r.get("actor"), str) and isinstance(r.get("method"), str)
+              and _is_uint(r.get("attempts", 1)) and 1 <= r.get("attempts", 1) <= 1000
+              and all(_is_uint(r.get(k, 0)) and r.get(k, 0) <= 86_400_000 for k in ("backoff_ms", "max_backoff_ms"))
+              and isinstance(r.get("on", []), list) and all(c in ERROR_CODES for c in r.get("on", [])))
+        if not ok:
+            raise ProtocolError("READY retry entries must be {actor, method, attempts 1..1000, backoff_ms and "
+                                "max_backoff_ms 0..86400000, on: error codes}")

@@ -43,6 +43,7 @@ from typing import Any, Sequence
 import msgpack
 import zmq
 
+from . import curve
 from . import protocol as p
 from .actor import CLOSE_HOOK, ActorType, ArgumentError, registered
 from .client import configure_socket, default_endpoint, fast_send
@@ -74,7 +75,8 @@ class Worker:
                  name: str | None = None, actors: dict[str, ActorType] | None = None,
                  heartbeat_ms: int = p.HEARTBEAT_INTERVAL_MS, liveness: int = p.HEARTBEAT_LIVENESS,
                  max_message_bytes: int = p.MAX_MESSAGE_BYTES,
-                 disconnect_timeout: float | None = None) -> None:
+                 disconnect_timeout: float | None = None, curve_secret: str | None = None,
+                 broker_key: str | None = None) -> None:
         self.endpoint = endpoint or default_endpoint()
         self.actors = dict(actors if actors is not None else registered())
         if not self.actors:
@@ -93,6 +95,10 @@ class Worker:
         self._routes: dict[str, tuple[ActorType, Any]] = {}  # address -> (type, instance): the fast path
         self._destroyed = False
         self._ctx = zmq.Context()
+        # CURVE (docs/security.md): the files given, else $TROUPE_CURVE_SECRET
+        # and $TROUPE_BROKER_KEY; none: plaintext.
+        self._keys = curve.load(curve_secret, broker_key)
+        self._watch: curve.HandshakeWatch | None = None  # of the current socket
         self._packer = msgpack.Packer()
         # The socket and everything below are guarded by _lock: the main thread
         # holds it except while user code runs.
@@ -155,6 +161,8 @@ class Worker:
                 if self._sock is not None:
                     self._sock.close(linger=1000)  # let the last replies reach the broker
                     self._sock = None
+                if self._watch is not None:
+                    self._watch.close()
                 self._ctx.term()
         return self._status
 
@@ -300,7 +308,8 @@ class Worker:
             if self._draining:
                 self._done = True  # no broker left to send us work: just finish
             else:
-                log.warning("worker %s: broker silent for %.1f s, reconnecting", self.name, silence_limit)
+                log.warning("worker %s: broker silent for %.1f s%s, reconnecting", self.name, silence_limit,
+                            self._why_silent())
                 self._reconnect(now)
         elif not self._registered and not self._warned_silent and now - self._ready_sent > silence_limit:
             self._warned_silent = True
@@ -340,6 +349,8 @@ class Worker:
                 self._send_ready(time.monotonic())
         elif isinstance(msg, p.ReadyAck):
             self._adopt(msg)
+        elif isinstance(msg, p.Release):
+            self._drop(msg.addresses)
         else:
             self.dropped += 1  # REQUEST from the broker is handled above; anything else is not for us
 
@@ -371,7 +382,7 @@ class Worker:
     def _dispatch(self, id_: int, address: str, method: str, flags: int, raw_args: bytes,
                   deadline: float | None) -> tuple[str, Any]:
         S = _S
-        if flags & ~p.FLAG_TELL:
+        if flags & ~(p.FLAG_TELL | p.FLAG_DURABLE):
             return S.BAD_REQUEST, f"unknown flags 0x{flags:x}"
         problem = p.address_problem(address) or p.method_problem(method)
         if problem:
@@ -440,6 +451,10 @@ class Worker:
         sock = self._ctx.socket(zmq.DEALER)
         try:
             configure_socket(sock)
+            curve.secure(sock, self._keys)
+            if self._watch is not None:
+                self._watch.close()
+            self._watch = curve.HandshakeWatch(self._ctx, sock, self.endpoint, self._keys is not None)
             sock.connect(self.endpoint)
         except zmq.ZMQError:
             sock.close(linger=0)
@@ -449,6 +464,11 @@ class Worker:
         self._last_heard = now
         self._next_beat = now + self.heartbeat
         self._send_ready(now)
+
+    def _why_silent(self) -> str:
+        """Why the broker may be silent, for a log line: a refused key reads
+        differently from no broker at all."""
+        return "" if self._watch is None else " (" + self._watch.why("connected, but no answer") + ")"
 
     def _reconnect(self, now: float) -> None:
         if self._sock is not None:
@@ -461,7 +481,27 @@ class Worker:
         self._registered = False
         self._warned_silent = False
         self._ready_sent = now
-        self._send(p.encode_ready(self.name, os.getpid(), self.credits, sorted(self.actors)))
+        self._send(self._ready_frames())
+
+    def _ready_frames(self) -> list[bytes]:
+        """READY with the keyed instances we hold (a restarted broker restores
+        their placements) and our methods' retry policies (lock held)."""
+        keys = [a for a in self._instances if "/" in a][:p.MAX_READY_KEYS]
+        retry = [r for t in self.actors.values() for r in t.retry_policies()]
+        return p.encode_ready(self.name, os.getpid(), self.credits, sorted(self.actors), keys=keys, retry=retry)
+
+    def _drop(self, addresses: list[str]) -> None:
+        """RELEASE from the broker: another worker holds these keys; our
+        instances of them are closed, each exactly once (lock held)."""
+        for address in addresses:
+            instance = self._instances.pop(address, None)
+            self._routes.pop(address, None)
+            hook = getattr(instance, CLOSE_HOOK, None) if instance is not None else None
+            if callable(hook):
+                try:
+                    hook()
+                except Exception:
+                    log.exception("close() of %s failed", address)
 
     def _set_tick(self) -> None:
         # How often the main thread looks at the clock when idle, and the
@@ -516,6 +556,16 @@ class Worker:
                         continue  # a sign of life, nothing to do
                     if frames == [_DISCONNECT] and self._backlog and self._backlog[-1][1] == frames:
                         continue  # the broker's answer to each heartbeat it does not know: once is enough
+                    if frames == [_DISCONNECT] and self._registered and not self._draining:
+                        # The broker restarted (or forgot us) while a method runs:
+                        # register again now, with our keys. What waits from the
+                        # old broker is not run; a durable message comes again.
+                        kept = [(t, f) for t, f in self._backlog if f[0] != _REQUEST]
+                        self._backlog.clear()  # in place: the main thread holds it too
+                        self._backlog.extend(kept)
+                        log.warning("worker %s: broker does not know us, sending READY again", self.name)
+                        self._send_ready(now)
+                        continue
                     self._backlog.append((now, frames))
                 if now >= self._next_beat:
                     self._send([_HEARTBEAT])
@@ -576,6 +626,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--liveness", type=int, default=p.HEARTBEAT_LIVENESS,
                         help="until the broker's acknowledgement brings its own")
     parser.add_argument("--max-message-bytes", type=int, default=p.MAX_MESSAGE_BYTES)
+    parser.add_argument("--curve-secret", help="CURVE: this worker's secret key file (default $TROUPE_CURVE_SECRET)")
+    parser.add_argument("--broker-key", help="CURVE: the broker's public key file (default $TROUPE_BROKER_KEY)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
     opts = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if opts.verbose else logging.INFO,
@@ -594,9 +646,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("the modules define no @troupe.actor classes")
     if opts.name is not None and not 1 <= len(opts.name.encode()) <= p.MAX_WORKER_NAME_BYTES:
         parser.error("--name must be 1..128 bytes")
-    worker = Worker(opts.broker, credits=opts.credits, name=opts.name, actors=actors,
-                    heartbeat_ms=opts.heartbeat_ms, liveness=opts.liveness,
-                    max_message_bytes=opts.max_message_bytes)
+    try:
+        worker = Worker(opts.broker, credits=opts.credits, name=opts.name, actors=actors,
+                        heartbeat_ms=opts.heartbeat_ms, liveness=opts.liveness,
+                        max_message_bytes=opts.max_message_bytes, curve_secret=opts.curve_secret,
+                        broker_key=opts.broker_key)
+    except curve.KeyFileError as exc:
+        log.error("error: %s", exc)
+        return 1
     status = worker.run()
     log.info("worker %s stopped", worker.name)
     return status
