@@ -52,11 +52,15 @@ clean:
 # of `make test`. See docs/performance.md.
 bench: build
 	@$(PYTHON) bench/run.py
+	@$(PYTHON) bench/durable.py
 
-# Peers on the same payload: Celery + Redis and CAF remote actors. Separate
+# Peers on the same payload: Celery + Redis and CAF remote actors, and for
+# durable messages Redis Streams and RabbitMQ (bench/durable.py). Separate
 # because it installs more Debian packages.
 bench-peers: build
 	@bench/peers/run_peers.sh
+	@scripts/install-deps.sh --bench-peers
+	@$(PYTHON) bench/durable.py --peers
 .PHONY: bench-peers
 
 # Coverage-guided fuzzing with libFuzzer, ASan and UBSan (clang, in

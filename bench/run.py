@@ -12,7 +12,7 @@ stopped by pid at the end (also on Ctrl-C); every wait is bounded.
   bench/run.py [--rounds 3] [--quick] [--only SECTIONS] [--out DIR] [--bin DIR]
 
 SECTIONS is a comma list of: floor, compare, credits, fanin, window, client,
-keys, names, memory, callgrind, micro, pyworker, pyclient, curve (default: all). troupe always runs
+keys, names, memory, callgrind, micro, pyworker, pyclient, curve, bounds (default: all). troupe always runs
 with its default settings except where a section says otherwise (credits).
 --bin (or $TROUPE_BIN_DIR) names the directory of the executables (default
 build/bin). The floor/troupe sections pin the broker and the client to one
@@ -40,6 +40,7 @@ SECTIONS = ["floor", "compare", "credits", "fanin", "window", "client", "keys", 
             "micro"]
 SECTIONS += ["pyworker", "pyclient"]  # the Python worker and clients against raw pyzmq (issues 15, 13)
 SECTIONS += ["curve"]  # B1/B2 with CURVE against plaintext, troupe and the floor (issue 10)
+SECTIONS += ["bounds"]  # memory per key with passivation, management under load, SIGKILL to worker_lost (issue 12)
 
 
 # ---- processes ---------------------------------------------------------------
@@ -807,6 +808,11 @@ class PyWorkerSystem:
         self.endpoint = wait_for(lambda: listening_endpoint(blog), 60, tag + " broker to listen")
         self.worker = PROCS.start(worker_argv(self.endpoint), os.path.join(tmp, tag + "-worker.log"), env=py_env())
         wait_for(lambda: registered_workers(self.endpoint) >= 1, 60, tag + " worker to register")
+        self.client_cpus = None
+        if PLACEMENT:  # as in the floor/troupe sections: broker and client on one core, the worker on the other
+            pin_process(self.broker.pid, PLACEMENT["broker"])
+            pin_process(self.worker.pid, PLACEMENT["worker"])
+            self.client_cpus = PLACEMENT["client"]
         time.sleep(0.2)
 
     def stop(self):
@@ -814,10 +820,11 @@ class PyWorkerSystem:
         PROCS.stop(self.broker, timeout=120)
 
 
-def py_client(argv, max_seconds=300):
+def py_client(argv, max_seconds=300, cpus=None):
     """Runs one of bench/py_*_client.py; its last line of output is JSON."""
     try:
-        r = subprocess.run([PY] + argv, capture_output=True, text=True, timeout=max_seconds, env=py_env())
+        r = subprocess.run([PY] + argv, capture_output=True, text=True, timeout=max_seconds, env=py_env(),
+                           preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     except subprocess.TimeoutExpired:
         return {"failed": True, "why": "no result within %d s" % max_seconds}
     try:
@@ -833,6 +840,10 @@ def per_round(num, den, key):
     """Per-round ratios num/den of `key`, rounds where both ran."""
     return [n[key] / d[key] for n, d in zip(num, den)
             if not n.get("failed") and not d.get("failed") and d.get(key)]
+
+
+def placement_words():
+    return "broker and client on one core, worker on the other" if PLACEMENT else "not pinned"
 
 
 def section_pyworker(a, tmp, results):
@@ -859,13 +870,14 @@ def section_pyworker(a, tmp, results):
             slices = {k: [] for k in systems}
             for _ in range(5):
                 for k in systems:
-                    slices[k].append(client(systems[k].endpoint, max(200, a.py_b1_requests // 5), 1, warmup=100))
+                    slices[k].append(client(systems[k].endpoint, max(200, a.py_b1_requests // 5), 1, warmup=100,
+                                            cpus=systems[k].client_cpus))
             for k in systems:
                 s = systems[k]
                 ok = [x for x in slices[k] if not x.get("failed")]
                 b1 = {"p50_us": med([x["p50_us"] for x in ok]), "slices": slices[k]} if ok else slices[k][0]
                 c0, x0 = cpu_seconds(s.worker.pid), ctx_switches(s.worker.pid)
-                b2 = client(s.endpoint, a.py_b2_requests, 1000, warmup=1000)
+                b2 = client(s.endpoint, a.py_b2_requests, 1000, warmup=1000, cpus=s.client_cpus)
                 c1, x1 = cpu_seconds(s.worker.pid), ctx_switches(s.worker.pid)
                 n = a.py_b2_requests + 1000
                 b2["worker_cpu_us"] = (c1 - c0) * 1e6 / n
@@ -892,7 +904,7 @@ def section_pyworker(a, tmp, results):
                      fmt(med(values(b2, "worker_cpu_us"))), fmt(med(values(b2, "worker_cs_per_1k")))])
     table("One worker process: troupe's Python worker against a raw pyzmq loop (tcp, %d rounds alternating, "
           "squares.square, troupe broker with defaults; raw loop with %d credits; B1 p50: median of 5 slices "
-          "alternating with the other systems)" % (a.rounds, DEFAULT_CREDITS),
+          "alternating with the other systems; %s)" % (a.rounds, DEFAULT_CREDITS, placement_words()),
           ["worker", "B2 req/s (window 1000)", "range", "÷ raw, per round (range)", "B1 p50 µs",
            "÷ raw, per round (range)", "worker CPU µs/req (B2)", "worker cs/1k req"], rows)
     r2 = per_round(runs["troupe"]["b2"], runs["raw"]["b2"], "throughput")
@@ -923,7 +935,7 @@ def section_pyclient(a, tmp, results):
     try:
         for rnd in range(a.rounds):
             for name, argv in variants:
-                r = py_client(argv)
+                r = py_client(argv, cpus=s.client_cpus)
                 runs[name].append(r)
                 print("  round %d %s: %s req/s%s%s" % (
                     rnd + 1, name, fmt(r.get("throughput", float("nan"))),
@@ -937,12 +949,16 @@ def section_pyclient(a, tmp, results):
                             ("AsyncClient.map", "raw w1000", "throughput"),
                             ("Client.ask", "raw blocking", "p50_us")]:
         pr = per_round(runs[name], runs[base], key)
+        cpu = per_round(runs[name], runs[base], "cpu_us")
         rows.append(["%s (%s)" % (name, "req/s, 1000 in flight" if key == "throughput" else "p50 µs, 1 in flight"),
                      fmt(med(values(runs[base], key))), fmt(med(values(runs[name], key))),
-                     fmt(med(pr)) if pr else "-", rng(pr)])
+                     fmt(med(pr)) if pr else "-", rng(pr),
+                     "%s / %s" % (fmt(med(values(runs[base], "cpu_us"))), fmt(med(values(runs[name], "cpu_us")))),
+                     fmt(med(cpu)) if cpu else "-"])
     table("Python clients against a raw pyzmq DEALER loop (tcp, %d rounds alternating, squares.square on the C++ "
-          "worker, broker and worker with defaults)" % a.rounds,
-          ["client", "raw pyzmq", "troupe", "troupe ÷ raw (median per round)", "per-round range"], rows)
+          "worker, broker and worker with defaults; %s)" % (a.rounds, placement_words()),
+          ["client", "raw pyzmq", "troupe", "troupe ÷ raw (median per round)", "per-round range",
+           "client CPU µs/req raw / troupe", "CPU troupe ÷ raw"], rows)
     for name, base, key, limit, higher in [("Client.map", "raw w1000", "throughput", 0.6, True),
                                            ("AsyncClient", "raw w1000", "throughput", 0.4, True),
                                            ("Client.ask", "raw blocking", "p50_us", 1.2, False)]:
@@ -952,6 +968,17 @@ def section_pyclient(a, tmp, results):
 
 
 # ---- plots -------------------------------------------------------------------
+
+def section_bounds(a, tmp, results):
+    """Issue 12, from bench/bounds.py (which has more scenarios when run alone):
+    broker and worker RSS and bytes per key at 1,000,000 keys with and without
+    passivation; a polite client's worst latency while another calls `stats`
+    and `actors` in a loop at 1,000,000 keys and 100,000 names; time from
+    SIGKILL of a pool process to `worker_lost`. Prints, never asserts."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import bounds  # noqa: PLC0415 (bench/bounds.py, next to this file)
+    results["bounds"] = bounds.run(argparse.Namespace(bin=BIN, quick=a.quick, only="keys,manage,sigkill"), {})
+
 
 def section_curve(a, tmp, results):
     """Issue 10, from bench/curve_bench.py: B1 and B2 of the floor and troupe,
@@ -1067,7 +1094,7 @@ def main():
         a.b1_requests, a.b2_requests, a.window_requests = 2000, 20000, 10000
         a.keys, a.memory_keys, a.cg_requests = 10000, 50000, 2000
     # Python worker and clients (sections pyworker, pyclient).
-    a.py_b1_requests, a.py_b2_requests, a.py_client_requests = (1000, 10000, 5000) if a.quick else (5000, 100000, 50000)
+    a.py_b1_requests, a.py_b2_requests, a.py_client_requests = (1000, 10000, 10000) if a.quick else (5000, 100000, 100000)
     os.makedirs(a.out, exist_ok=True)
     for exe in ["troupe", "troupe-examples-worker", "troupe-floor-forwarder", "troupe-floor-worker",
                 "troupe-bench-client", "troupe-bench-many-names-worker"]:
