@@ -338,9 +338,14 @@ void encode_ready(std::string& out, const ready_info& info) {
   out.clear();
   string_sink sink{out};
   msgpack::packer<string_sink> pk(sink);
-  pk.pack_map(4 + (info.keys.empty() ? 0 : 1) + (info.retry.empty() ? 0 : 1));
-  pk.pack(std::string_view("name"));
-  pk.pack(std::string_view(info.name));
+  // `name` is optional on the wire and 1..128 bytes when present, so an
+  // empty one (a READY that had none) is left out, not written as "".
+  const bool named = !info.name.empty();
+  pk.pack_map(3 + (named ? 1 : 0) + (info.keys.empty() ? 0 : 1) + (info.retry.empty() ? 0 : 1));
+  if (named) {
+    pk.pack(std::string_view("name"));
+    pk.pack(std::string_view(info.name));
+  }
   pk.pack(std::string_view("pid"));
   pk.pack_uint64(info.pid);
   pk.pack(std::string_view("credits"));

@@ -133,7 +133,10 @@ void broker_core::on_worker_message(std::uint32_t wi, command c, std::span<zmq::
       }
       return on_reply(wi, body[0], body[1], now);
     case command::heartbeat:
-      return;  // a sign of life is all it is
+      // A sign of life is all it is; with more than the one frame that
+      // names another worker (handled before) it is malformed, and dropped.
+      if (body_count != 0) ++count_.dropped;
+      return;
     case command::disconnect:
       return on_worker_disconnect(wi, now);
     case command::release:

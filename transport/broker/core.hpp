@@ -193,6 +193,10 @@ class broker_core {
     // (queued for it or in flight): a RELEASE of the key is honoured only
     // at 0, so that one key never has two activations (lifecycle.cpp).
     std::uint32_t pending = 0;
+    // Which placement this is: a worker that drops a name and claims it
+    // again gets a new placement of the key with the same worker and
+    // generation, and requests counted on the old one must not count on it.
+    std::uint32_t serial = 0;
   };
 
   struct actor_entry {
@@ -233,7 +237,7 @@ class broker_core {
     bool on_placement = false;        // counted in its key's placement.pending (lifecycle.cpp)
     bool parked = false;  // queued, but in no queue: awaiting a commit, its time or the restore window
     std::unique_ptr<durable_info> durable;  // set for a durable message (durable.cpp)
-    std::uint32_t placed_generation = 0;  // ...of worker `worker` in this generation
+    std::uint32_t placed_serial = 0;  // ...on that placement of its key (placement::serial)
 
     std::string_view text(std::uint16_t at, std::uint16_t size) const {
       return {static_cast<const char*>(meta.data()) + at, size};
@@ -382,6 +386,7 @@ class broker_core {
   slot_table<request> requests_;
   deadline_heap<time_point> deadlines_;  // by request index
   std::size_t queued_ = 0, in_flight_ = 0;
+  std::uint32_t placement_serial_ = 0;  // the last placement::serial given
 
   std::string meta_buf_;  // reused while encoding
   std::unique_ptr<durable_state> durable_;  // durable messages (durable.cpp); always set

@@ -91,7 +91,7 @@ void broker_core::count_on_placement(std::uint32_t ri, placement& p) {
   auto& r = requests_[ri];
   r.on_placement = true;
   r.worker = p.worker;
-  r.placed_generation = p.generation;
+  r.placed_serial = p.serial;
   ++p.pending;
 }
 
@@ -102,7 +102,7 @@ void broker_core::uncount_placement(std::uint32_t ri) {
   // The placement may be gone (its worker left, or re-registered without
   // the name), or be a newer one on another worker: then nothing counts it.
   auto* p = r.actor->keys.find(r.key());
-  if (p && p->worker == r.worker && p->generation == r.placed_generation && p->pending > 0) --p->pending;
+  if (p && p->serial == r.placed_serial && p->pending > 0) --p->pending;
 }
 
 void broker_core::on_unsent(std::string_view to, protocol::command, std::string_view, time_point now) {
@@ -124,7 +124,7 @@ std::string broker_core::audit_pending() const {
     const auto& r = requests_[ri];
     if (!r.on_placement) continue;
     const auto* p = r.actor->keys.find(r.key());
-    if (p && p->worker == r.worker && p->generation == r.placed_generation) ++counted;
+    if (p && p->serial == r.placed_serial) ++counted;
   }
   std::size_t pending = 0;
   for (const auto& [name, a] : actors_)

@@ -30,7 +30,7 @@ void broker_core::claim_keys(std::uint32_t wi, const std::vector<std::string>& k
       continue;
     }
     if (!p) p = &a.keys.insert(parts->key, placement{});
-    *p = placement{wi, workers_[wi].generation};
+    *p = placement{wi, workers_[wi].generation, 0, ++placement_serial_};
     ++workers_[wi].keys;
     ++durable_->count.claimed;
   }

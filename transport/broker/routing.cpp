@@ -113,7 +113,7 @@ bool broker_core::route(std::uint32_t ri, time_point now) {
     const auto wi = pick_worker(a, false);
     if (wi == no_worker) return enqueue_for_any(a, ri);  // no live worker: wait for one
     if (!placed) placed = &a.keys.insert(key, placement{});
-    *placed = placement{wi, workers_[wi].generation};
+    *placed = placement{wi, workers_[wi].generation, 0, ++placement_serial_};
     ++workers_[wi].keys;
   }
   count_on_placement(ri, *placed);
