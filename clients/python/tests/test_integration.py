@@ -167,6 +167,7 @@ def test_unreadable_meta_gets_bad_request_with_id_0(cluster: dict[str, Proc], en
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
+    troupe.curve.secure(sock, troupe.curve.load())  # the suite's keys in a CURVE run, else plaintext
     try:
         sock.connect(endpoint)
         sock.send_multipart([p.header(p.Command.REQUEST), b"\xc1\xc1", b"\x90"])
