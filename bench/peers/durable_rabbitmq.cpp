@@ -5,8 +5,8 @@
 //   durable_rabbitmq d1 PORT COUNT 1        one message unconfirmed at a time
 //   durable_rabbitmq d2 PORT COUNT WINDOW   WINDOW unconfirmed: messages/s until all are consumed
 // Prints one JSON object. Built by bench/durable.py with -lrabbitmq.
-#include <rabbitmq-c/amqp.h>
-#include <rabbitmq-c/tcp_socket.h>
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
 
 #include <algorithm>
 #include <atomic>

@@ -75,6 +75,12 @@ status code_of(std::future<long long>& f) {
 }
 
 TEST(Bounds, AClientThatDoesNotReadCannotGrowTheBrokerPastItsBudget) {
+#ifdef __SANITIZE_ADDRESS__
+  // The broker under test is built like this test: AddressSanitizer keeps
+  // freed memory in quarantine and never gives it back, so its RSS says
+  // nothing about the budget. `make test` measures it.
+  GTEST_SKIP() << "RSS is not meaningful under AddressSanitizer";
+#endif
   cluster c({"--send-queue-limit", "256"});  // 256 x 64 KiB: 16 MiB of replies per peer at most
   c.start_worker({}, limits_worker);
   ASSERT_TRUE(c.wait_for_workers(1));

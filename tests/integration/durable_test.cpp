@@ -160,7 +160,11 @@ TEST_F(DurableCluster, BrokerKilledTwentyTimesLosesNoConfirmedMessage) {
   for (const auto& [tag, n] : ran) duplicates += n - 1;
   std::printf("confirmed tells %zu, answered asks %zu, unconfirmed %d, duplicates %d\n", confirmed.size(),
               answered_asks.size(), unconfirmed.load(), duplicates);
-  EXPECT_TRUE(all_ran) << "a confirmed message never ran";
+  std::string missing;
+  for (const auto* tags : {&confirmed, &answered_asks})
+    for (const auto& t : *tags)
+      if (!ran.count(t)) missing += " " + t;
+  EXPECT_TRUE(all_ran) << "confirmed messages that never ran:" << missing;
   EXPECT_GT(confirmed.size(), 100u);
 }
 

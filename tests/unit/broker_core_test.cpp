@@ -876,20 +876,22 @@ TEST_F(BrokerCoreRoles, ManagementOtherThanPingAnswersOnlyAdminKeysWhenThereAreA
 TEST_F(BrokerCoreRoles, WorkersListShowsPidsAndKeysToAdminsOnly) {
   ready_as(as_worker("w1", "pool"), {"squares"});
   take();
+  // The handle owns the objects that the listing's map refers to.
   auto listing = [&](const peer& who) {
     request_as(who, 1, "$broker", "workers");
-    return only_reply(std::string(who.id))
-        .value()
-        .get()
-        .via.array.ptr[0]
-        .as<std::map<std::string, msgpack::object>>();
+    return only_reply(std::string(who.id)).value();
+  };
+  auto first_worker = [](const msgpack::object_handle& h) {
+    return h.get().via.array.ptr[0].as<std::map<std::string, msgpack::object>>();
   };
   // No admin directory: every client may ask, but only admins see pids.
-  const auto seen_by_client = listing(as_client("c"));
+  const auto client_reply = listing(as_client("c"));
+  const auto seen_by_client = first_worker(client_reply);
   EXPECT_EQ(seen_by_client.count("pid"), 0u);
   EXPECT_EQ(seen_by_client.count("key"), 0u);
   EXPECT_EQ(seen_by_client.at("name").as<std::string>(), "w1");
-  const auto seen_by_admin = listing(as_admin("a"));
+  const auto admin_reply = listing(as_admin("a"));
+  const auto seen_by_admin = first_worker(admin_reply);
   EXPECT_EQ(seen_by_admin.at("pid").as<int>(), 42);
   EXPECT_EQ(seen_by_admin.at("key").as<std::string>(), "pool");
 }
