@@ -24,10 +24,10 @@
 #include <zmq.hpp>
 
 #include "limit_flags.hpp"
+#include "registration.hpp"
 #include "troupe/dispatch.hpp"
 #include "troupe/endpoint.hpp"
 #include "troupe/wire.hpp"
-#include "registration.hpp"
 #include "worker_limits.hpp"
 
 namespace troupe {
@@ -216,10 +216,12 @@ class worker_runtime {
     if (!ack) return;  // not an acknowledgement we can read: wait for the next
     heartbeat_ms_ = static_cast<std::int64_t>(ack->heartbeat_ms);
     liveness_ = static_cast<int>(ack->liveness);
+    // What follows any acknowledgement is the acknowledging broker's, even
+    // when we were registered already (a second READY on our behalf).
+    stale_ = false;
     if (registered_) return;
     registered_ = true;
     registered_once_ = true;
-    stale_ = false;  // what follows is the new registration's
     log_line(opt_, std::string(ever_registered_ ? "registered again" : "registered") +
                        " with the broker at " + opt_.broker + ": serving " +
                        std::to_string(types_.types().size()) + " actor type(s) with " +
@@ -297,9 +299,10 @@ class worker_runtime {
   // before) the heartbeat thread registers the work socket itself, at once,
   // however busy the main thread is; before, the main thread does (our
   // first READY may simply not have arrived yet). At most once a beat.
-  void register_on_behalf(zmq::socket_t& hb, clock::time_point& last) {
+  // Returns whether it sent a READY.
+  bool register_on_behalf(zmq::socket_t& hb, clock::time_point& last) {
     reregister_ = true;
-    if (!registered_once_ || clock::now() - last < heartbeat()) return;
+    if (!registered_once_ || clock::now() - last < heartbeat()) return false;
     last = clock::now();
     std::string id;
     {
@@ -309,6 +312,7 @@ class worker_runtime {
     stale_ = true;
     reconnect_ = false;  // the work socket reconnects by itself; it needs no new identity
     wire::send(hb, command::ready, ready_body(opt_, types_, held_), zmq::buffer(id));
+    return true;
   }
 
   void heartbeat_loop() {
@@ -332,6 +336,13 @@ class worker_runtime {
     // work socket's READY (another connection) and get a needless DISCONNECT.
     auto next_beat = clock::now() + heartbeat();
     auto last_on_behalf = clock::time_point{};
+    // After a READY on the work socket's behalf, a DISCONNECT can still
+    // come that answers a beat sent before it: taken for a new restart, it
+    // would make the main thread drop what the broker sends after its
+    // acknowledgement. So until the broker answers a beat with HEARTBEAT
+    // (it knows us), or a liveness window passes, DISCONNECT here is not
+    // acted on; the work socket still hears one if the broker lost us.
+    bool awaiting_beat_answer = false;
     std::array<zmq::message_t, 2> frames;
     while (!stop_heartbeats_) {
       auto now = clock::now();
@@ -350,8 +361,11 @@ class worker_runtime {
       for (std::size_t n; (n = wire::receive(hb, frames)) > 0;) {
         last_heard = clock::now();
         // DISCONNECT here means the broker does not know the worker we named.
-        if (protocol::parse_header(frames[0].data(), frames[0].size()) == command::disconnect)
-          register_on_behalf(hb, last_on_behalf);
+        const auto c = protocol::parse_header(frames[0].data(), frames[0].size());
+        if (c == command::heartbeat) awaiting_beat_answer = false;
+        if (c != command::disconnect) continue;
+        if (awaiting_beat_answer && clock::now() - last_on_behalf < heartbeat() * liveness_.load()) continue;
+        if (register_on_behalf(hb, last_on_behalf)) awaiting_beat_answer = true;
       }
       if (monitor->poll()) {
         std::lock_guard lock(id_mu_);
@@ -432,10 +446,10 @@ class worker_runtime {
   std::atomic<bool> reconnect_{false};
   std::atomic<bool> reregister_{false};
   // Registering again from the heartbeat thread (docs/protocol.md, READY).
-  held_keys held_;                        // keyed instances we hold, for READY `keys`
-  std::atomic<bool> stale_{false};        // requests before the next acknowledgement are the old broker's
+  held_keys held_;                  // keyed instances we hold, for READY `keys`
+  std::atomic<bool> stale_{false};  // requests before the next acknowledgement are the old broker's
   std::atomic<bool> registered_once_{false};
-  std::size_t last_live_ = 0;             // main thread: live instances after the last passivation
+  std::size_t last_live_ = 0;  // main thread: live instances after the last passivation
 };
 
 std::string base_name(const char* path) {

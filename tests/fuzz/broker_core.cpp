@@ -616,6 +616,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options.queue_limit = queue_limits[setup & 3];
   options.default_timeout = (setup & 4) ? 500ms : 60000ms;
   options.limits.max_message_bytes = (setup & 8) ? 64 : 1 << 20;
+  options.request_id_seed = 1;  // replays must not depend on a random start
   const broker_core::time_point start{std::chrono::hours(1)};
   harness h(options, start);
 

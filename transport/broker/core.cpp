@@ -3,6 +3,7 @@
 #include "broker/core.hpp"
 
 #include <algorithm>
+#include <random>
 
 namespace troupe {
 namespace {
@@ -43,7 +44,10 @@ std::string_view broker_core::request::key() const {
 }
 
 broker_core::broker_core(broker_options options, time_point now)
-    : opt_(std::move(options)), started_(now), next_heartbeat_(now + opt_.heartbeat) {
+    : opt_(std::move(options)),
+      started_(now),
+      next_heartbeat_(now + opt_.heartbeat),
+      requests_(opt_.request_id_seed ? opt_.request_id_seed : std::random_device{}()) {
   init_durable(now);
 }
 
@@ -168,7 +172,8 @@ void broker_core::on_request(const peer& from, zmq::message_t& meta_frame, zmq::
   if ((meta->flags & ~(protocol::flag_tell | protocol::flag_durable)) != 0)
     return refuse(status::bad_request, "unknown flags");
   if (meta->is_durable() != meta->has_durable)
-    return refuse(status::bad_request, "a durable request needs the durable flag and a 6th meta element, {\"id\": ...}");
+    return refuse(status::bad_request,
+                  "a durable request needs the durable flag and a 6th meta element, {\"id\": ...}");
   const auto parts = protocol::split_address(meta->address);
   if (!parts) return refuse(status::bad_request, "malformed address");
   if (!protocol::valid_method_name(meta->method)) return refuse(status::bad_request, "malformed method name");
@@ -176,7 +181,8 @@ void broker_core::on_request(const peer& from, zmq::message_t& meta_frame, zmq::
     return refuse(status::bad_request, "args frame is over the size limit");
 
   if (parts->name == protocol::management_actor) {
-    if (meta->is_durable()) return refuse(status::bad_request, "durable messages to $broker are not supported");
+    if (meta->is_durable())
+      return refuse(status::bad_request, "durable messages to $broker are not supported");
     // ping tells anyone the broker is there; the rest is for admins, or
     // for every client when the broker has no admin keys.
     if (meta->method != "ping" && !opt_.admins_keys.empty() && !has_role(from.role, peer_role::admin))

@@ -21,6 +21,12 @@ class slot_table {
   using id_type = std::uint64_t;
   static constexpr std::uint32_t no_index = 0xffffffff;
 
+  // `first_generation`: the generation of every new slot. A broker starts
+  // from a random one, so that ids it issued before a restart (which its
+  // workers may still answer) name nothing in the next run; 0 counts as 1.
+  explicit slot_table(std::uint32_t first_generation = 1)
+      : first_generation_(first_generation ? first_generation : 1) {}
+
   // Takes a free slot (growing the table when none is free) and returns its
   // index. The slot's value is whatever its last user left there: callers
   // reset what they use, so buffers inside T keep their capacity.
@@ -28,6 +34,7 @@ class slot_table {
     std::uint32_t i;
     if (free_.empty()) {
       cells_.emplace_back();
+      cells_.back().generation = first_generation_;
       i = static_cast<std::uint32_t>(cells_.size() - 1);
     } else {
       i = free_.back();
@@ -42,7 +49,7 @@ class slot_table {
   void release(std::uint32_t i) {
     auto& c = cells_[i];
     c.live = false;
-    ++c.generation;
+    if (++c.generation == 0) c.generation = 1;  // no id is ever 0
     --live_;
     free_.push_back(i);
   }
@@ -75,6 +82,7 @@ class slot_table {
     bool live = false;
     T value{};
   };
+  std::uint32_t first_generation_;
   std::vector<cell> cells_;
   std::vector<std::uint32_t> free_;
   std::size_t live_ = 0;

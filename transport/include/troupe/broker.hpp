@@ -20,6 +20,12 @@ struct broker_options {
   std::size_t queue_limit = 10000;
   std::chrono::milliseconds default_timeout{60000};
   protocol::limits limits;
+  // The generation of the first request ids (0: random). Workers may answer
+  // requests of an earlier run of the broker after it restarts; ids that
+  // start elsewhere in each run make such a late REPLY name nothing, where
+  // it would otherwise end the new run's request of the same id (a durable
+  // message then counted done without running). Tests fix it.
+  std::uint32_t request_id_seed = 0;
 
   // Bounds on what the broker holds (docs/operations.md, "Limits"); 0 turns
   // off the ones marked so.
