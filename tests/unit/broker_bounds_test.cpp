@@ -471,7 +471,8 @@ TEST_F(Bounds, ListingsComeInPagesFromACursor) {
 TEST_F(Bounds, AWorkersPageHoldsAtMostTwentyThousandNames) {
   for (int w = 0; w < 3; ++w) {
     std::vector<std::string> names;
-    for (int i = 0; i < 10000; ++i) names.push_back("w" + std::to_string(w) + "n" + std::to_string(i));
+    for (int i = 0; i < 10000; ++i)
+      names.push_back(std::string("w") + std::to_string(w) + "n" + std::to_string(i));
     ready("w" + std::to_string(w), names);
   }
   take();
@@ -520,7 +521,7 @@ TEST(FlatStringMapErase, AgreesWithStdMapAndShrinks) {
   std::map<std::string, int> model;
   std::mt19937 rng(12);
   for (int step = 0; step < 200000; ++step) {
-    const auto key = "k" + std::to_string(rng() % 5000);
+    const auto key = std::string("k") + std::to_string(rng() % 5000);
     if (rng() % 3 == 0) {
       EXPECT_EQ(m.erase(key), model.erase(key) == 1);
     } else if (!m.find(key)) {
