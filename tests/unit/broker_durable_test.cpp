@@ -27,7 +27,9 @@ struct sent {
   std::string payload;
 
   protocol::request_meta request() const { return *protocol::decode_request_meta(meta.data(), meta.size()); }
-  std::string status() const { return std::string(protocol::decode_reply_meta(meta.data(), meta.size())->status_text); }
+  std::string status() const {
+    return std::string(protocol::decode_reply_meta(meta.data(), meta.size())->status_text);
+  }
   std::uint64_t reply_id() const { return protocol::decode_reply_meta(meta.data(), meta.size())->id; }
 };
 
@@ -49,6 +51,7 @@ class Durable : public ::testing::Test {
   void SetUp() override {
     opt.heartbeat = 1000ms;
     opt.liveness = 3;
+    opt.deferred_commit = 0ms;  // every batch on disk at its commit, for the store checks (but see below)
     start();
   }
   void TearDown() override { EXPECT_EQ(core->audit(), ""); }
@@ -77,7 +80,8 @@ class Durable : public ::testing::Test {
   }
   void send(const std::string& client, std::uint64_t cid, std::string_view address, std::string_view id,
             bool tell = true, std::uint64_t delay_ms = 0, bool commit = true, std::string_view method = "m") {
-    protocol::request_meta m{cid, address, method, protocol::flag_durable | (tell ? protocol::flag_tell : 0), 0};
+    protocol::request_meta m{cid, address, method, protocol::flag_durable | (tell ? protocol::flag_tell : 0),
+                             0};
     m.has_durable = true;
     m.message_id = id;
     m.delay_ms = delay_ms;
@@ -85,12 +89,14 @@ class Durable : public ::testing::Test {
     protocol::encode_request_meta(meta, m);
     deliver(client, command::request, {meta, "\x90"}, commit);
   }
-  void plain_tell(const std::string& client, std::uint64_t cid, std::string_view address, bool commit = true) {
+  void plain_tell(const std::string& client, std::uint64_t cid, std::string_view address,
+                  bool commit = true) {
     std::string meta;
     protocol::encode_request_meta(meta, {cid, address, "plain", protocol::flag_tell, 0});
     deliver(client, command::request, {meta, "\x90"}, commit);
   }
-  void reply(const std::string& w, std::uint64_t id, std::string_view status = "ok", const std::string& v = "\xc0") {
+  void reply(const std::string& w, std::uint64_t id, std::string_view status = "ok",
+             const std::string& v = "\xc0") {
     std::string meta;
     protocol::encode_reply_meta(meta, id, status);
     deliver(w, command::reply, {meta, v});
@@ -111,8 +117,9 @@ class Durable : public ::testing::Test {
     EXPECT_EQ(core->audit(), "");
     std::vector<sent> all;
     for (auto& m : core->out().messages())
-      all.push_back({m.to, m.command, m.meta,
-                     m.has_payload ? std::string(static_cast<const char*>(m.payload.data()), m.payload.size()) : ""});
+      all.push_back(
+          {m.to, m.command, m.meta,
+           m.has_payload ? std::string(static_cast<const char*>(m.payload.data()), m.payload.size()) : ""});
     core->out().clear();
     return all;
   }
@@ -129,7 +136,10 @@ class Durable : public ::testing::Test {
     const auto r = to(take(), "admin", command::reply);
     auto oh = msgpack::unpack(r.at(0).payload.data(), r.at(0).payload.size());
     std::map<std::string, std::uint64_t> out;
-    for (const auto& kv : oh.get().as<std::map<std::string, msgpack::object>>().at("durable").as<std::map<std::string, msgpack::object>>())
+    for (const auto& kv : oh.get()
+                              .as<std::map<std::string, msgpack::object>>()
+                              .at("durable")
+                              .as<std::map<std::string, msgpack::object>>())
       if (kv.second.type == msgpack::type::POSITIVE_INTEGER) out[kv.first] = kv.second.as<std::uint64_t>();
     return out;
   }
@@ -171,6 +181,37 @@ TEST_F(Durable, OneCommitPerBatch) {
   core->commit(now);
   EXPECT_EQ(store.commits, before + 1);
   EXPECT_EQ(to(take(), "c", command::reply).size(), 50u);
+}
+
+// With the default deferral, an outcome alone waits to share the next
+// message's fsync (one commit for both), or for its time, and an ask is
+// answered before it is on disk.
+TEST_F(Durable, AnOutcomeAloneWaitsForTheNextMessagesCommit) {
+  opt.deferred_commit = 20ms;
+  start();
+  ready("w1", {"counter", "squares"});
+  take();
+  send("c", 1, "counter/x", "m-1");
+  const auto first = to(take(), "w1", command::request);
+  ASSERT_EQ(first.size(), 1u);
+  const auto commits = store.commits;
+  reply("w1", first[0].request().id);
+  EXPECT_EQ(store.commits, commits) << "an outcome alone was synced at once";
+  EXPECT_EQ(store.pending().size(), 1u);
+  send("c", 2, "counter/x", "m-2");
+  EXPECT_EQ(store.commits, commits + 1) << "the next message did not carry the outcome";
+  EXPECT_EQ(store.results().count("m-1"), 1u);
+  ASSERT_EQ(store.pending().size(), 1u);
+  // An ask's outcome is answered at once; on disk after the deferral.
+  send("c", 3, "squares", "ask-1", false);
+  const auto work = to(take(), "w1", command::request);
+  ASSERT_EQ(work.size(), 2u);
+  reply("w1", work[1].request().id, "ok", "\x07");
+  EXPECT_EQ(to(take(), "c", command::reply).size(), 1u);
+  EXPECT_EQ(store.results().count("ask-1"), 0u);
+  EXPECT_LE(core->next_wakeup(), now + 20ms);
+  advance(20ms);
+  EXPECT_EQ(store.results().count("ask-1"), 1u);
 }
 
 TEST_F(Durable, AResentAskIsAnsweredFromItsRecordedResultAndNotRunAgain) {

@@ -32,6 +32,7 @@ void broker_core::init_durable(time_point now) {
                         .count();
   d.result_ttl = opt_.result_ttl;
   d.max_deliveries = std::max<std::uint32_t>(opt_.max_deliveries, 1);
+  d.deferred_commit = opt_.deferred_commit;
   d.next_expiry = now + std::chrono::minutes(1);
 }
 
@@ -239,6 +240,16 @@ void broker_core::commit(time_point now) {
   auto& d = *durable_;
   if (d.uncommitted.empty() && d.after_commit.empty() && d.batch.empty()) return;
   if (!d.store) return;
+  // Messages waiting for their confirmation, replies waiting for the
+  // commit, and dead letters (which `troupe dead list` shows at once) go to
+  // disk now; outcomes and schedules alone may wait.
+  const bool now_needed =
+      !d.uncommitted.empty() || !d.after_commit.empty() || !d.batch.added.empty() || !d.batch.died.empty();
+  if (!now_needed) {
+    if (d.deferred_since == time_point{}) d.deferred_since = now;
+    if (now - d.deferred_since < d.deferred_commit) return;
+  }
+  d.deferred_since = {};
   std::string error;
   if (!d.batch.empty()) {
     error = d.store->commit(d.batch);
@@ -290,7 +301,8 @@ void broker_core::commit_failed(const std::string& error, time_point now) {
     }
     ++d.count.refused;
     if (!r->client.empty())
-      reply_error(r->client, r->client_id, status::store_unavailable, "the broker's store cannot be written: " + error);
+      reply_error(r->client, r->client_id, status::store_unavailable,
+                  "the broker's store cannot be written: " + error);
     d.by_id.erase(r->durable->id);
     release(ri);
   }
@@ -354,6 +366,7 @@ broker_core::time_point broker_core::durable_wakeup(time_point t) const {
   const auto& d = *durable_;
   if (!d.schedule.empty()) t = std::min(t, d.schedule.top().first);
   if (d.restoring) t = std::min(t, d.restore_until);
+  if (d.deferred_since != time_point{}) t = std::min(t, d.deferred_since + d.deferred_commit);
   return t;
 }
 

@@ -45,6 +45,10 @@ struct broker_options {
   std::string store;
   std::chrono::seconds result_ttl{3600};  // outcomes of message ids are kept this long
   std::uint32_t max_deliveries = 5;       // deliveries ended by a lost worker before a message is poison
+  // How long a batch with nothing to confirm (outcomes, schedules) may wait
+  // to share the next batch's fsync (transport/broker/durable.hpp). 0:
+  // every batch is committed at once.
+  std::chrono::milliseconds deferred_commit{20};
 
   // CURVE (docs/security.md). With curve_secret every connection is
   // encrypted and every peer authenticated by its public key, whose
