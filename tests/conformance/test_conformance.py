@@ -186,19 +186,29 @@ def procs(request: pytest.FixtureRequest) -> Iterator[Procs]:
     p.close(rep is not None and rep.failed)
 
 
-@pytest.fixture(scope="module", params=WORKERS)
-def served(request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    """A broker and one worker of each implementation, with 2 credits,
-    shared by the tests that leave them as they were."""
+def serve(impl: str) -> Iterator[Cluster]:
     p = Procs()
     endpoint = f"ipc://{p.dir}/b.sock"
     try:
         b = p.broker(endpoint)
-        w = p.start(worker_argv(request.param, endpoint, "--credits", "2"), "worker")
+        w = p.start(worker_argv(impl, endpoint, "--credits", "2"), "worker")
         wait_until(lambda: workers_hosting(endpoint), 10, "the worker to register")
-        yield Cluster(endpoint, b, w, request.param)
+        yield Cluster(endpoint, b, w, impl)
     finally:
         p.close(False)
+
+
+@pytest.fixture(scope="module", params=WORKERS)
+def served(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """A broker and one worker of each implementation, with 2 credits,
+    shared by the tests that leave them as they were."""
+    yield from serve(request.param)
+
+
+@pytest.fixture(scope="module")
+def cpp_served() -> Iterator[Cluster]:
+    """The same with the C++ worker alone, for the client tests."""
+    yield from serve("cpp")
 
 
 # ------------------------------------------------------------------ registration
@@ -434,10 +444,8 @@ def test_bad_input_outcomes(served: Cluster, ctx: zmq.Context) -> None:
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-def test_client_outcomes(served: Cluster, client: str) -> None:
-    if served.impl != "cpp":
-        pytest.skip("the clients are checked once, against one worker")
-    ep = served.endpoint
+def test_client_outcomes(cpp_served: Cluster, client: str) -> None:
+    ep = cpp_served.endpoint
     assert call(client, ep, "conf", "add", 2, 3) == ("ok", 5)
     assert call(client, ep, "conf", "echo", {"a": [1, None, "é"]}) == ("ok", {"a": [1, None, "é"]})
     for args, code in [(("nope", "x"), "unknown_actor"), (("conf", "nope"), "unknown_method"),
