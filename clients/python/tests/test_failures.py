@@ -211,6 +211,19 @@ def test_the_text_log_says_the_same(broker: Callable[..., Proc], spawn: Callable
                      b.stderr()), b.stderr()
 
 
+def test_a_pool_writes_json_lines_too(broker: Callable[..., Proc], spawn: Callable[..., Proc],
+                                      endpoint: str) -> None:
+    broker()
+    pool = spawn([EXAMPLES_WORKER, "--broker", endpoint, "--name", "jp", "--processes", "2", "--log-format", "json"],
+                 label="pool")
+    wait_for_workers(endpoint, "squares", 2)
+    pool.signal(signal.SIGTERM)
+    assert pool.wait(15) == 0
+    lines = json_lines(pool.stderr())
+    assert {e["event"] for e in lines} == {"worker", "supervisor"}, lines
+    assert {e["worker"] for e in lines if e["event"] == "worker"} == {"jp-1", "jp-2"}, lines
+
+
 @pytest.mark.parametrize("which", ["cpp", "python"])
 def test_workers_write_the_same_json_fields(broker: Callable[..., Proc], spawn: Callable[..., Proc],
                                             endpoint: str, which: str) -> None:
