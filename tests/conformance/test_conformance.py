@@ -311,6 +311,32 @@ def test_every_error_code_the_broker_sends(served: Cluster, ctx: zmq.Context) ->
     assert raw.replies(1, 5)[7][0] == "bad_request"
 
 
+def test_overloaded_and_store_unavailable(procs: Procs, ctx: zmq.Context) -> None:
+    """The broker's other codes, with the flags that bring them about."""
+    endpoint = f"ipc://{procs.dir}/b.sock"
+    procs.broker(endpoint, "--queue-limit", "1", "--store", "none")
+    procs.start(worker_argv("cpp", endpoint, "--credits", "1"), "worker")
+    wait_until(lambda: workers_hosting(endpoint), 10, "the worker")
+    raw = Raw(ctx, endpoint)
+    for i in range(1, 5):  # one held, one queued, the rest refused at once
+        raw.send(request(i, "conf", "sleep_ms", [300]))
+    got = raw.replies(4, 10)
+    assert sorted(status for status, _ in got.values()) == ["ok", "ok", "overloaded", "overloaded"], got
+    meta = pack([9, "conf", "add", 2, 5000, {"id": "m-1"}])  # durable, with no store
+    raw.send([hdr(REQUEST), meta, pack([1, 2])])
+    assert raw.replies(1, 5)[9][0] == "store_unavailable"
+
+
+@pytest.mark.parametrize("actors", [["$broker"], ["bad name!"], ["conf", "x" * 65]])
+def test_a_ready_outside_the_name_grammar_is_refused_with_a_reason(actors: list[str], served: Cluster,
+                                                                    ctx: zmq.Context) -> None:
+    raw = Raw(ctx, served.endpoint)
+    raw.send([hdr(READY), pack({"credits": 1, "actors": actors})])
+    m = raw.recv(5)
+    assert m is not None and m[0] == hdr(DISCONNECT) and len(m) == 2, m
+    assert msgpack.unpackb(m[1]), "the reason is a non-empty str"
+
+
 # ------------------------------------------------------------------ flow and order
 
 
