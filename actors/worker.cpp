@@ -177,7 +177,9 @@ class worker_runtime {
   // caller has stopped waiting. Counted from when it was taken off the
   // socket, so never early; a request read at once has not waited.
   bool expired_while_waiting(const protocol::request_meta& meta) {
-    if (!seen_ || meta.timeout_ms == 0) return false;
+    // A durable message has no deadline (its timeout is a fresh one per
+    // delivery): it always runs.
+    if (!seen_ || meta.timeout_ms == 0 || meta.is_durable()) return false;
     const auto waited = clock::now() - *seen_;
     if (waited <= std::chrono::milliseconds(meta.timeout_ms)) return false;
     std::string text;

@@ -382,6 +382,21 @@ def test_a_request_that_expired_in_the_worker_does_not_run(impl: str, procs: Pro
     assert raw.ask(key, "seen", id_=3) == ("ok", []), "the expired request ran"
 
 
+@pytest.mark.parametrize("impl", WORKERS)
+def test_a_durable_message_runs_however_long_it_waited(impl: str, procs: Procs, ctx: zmq.Context) -> None:
+    # Deliveries get the broker's default timeout (300 ms here), fresh each
+    # time; a durable message has no deadline and must still run.
+    endpoint = f"ipc://{procs.dir}/b.sock"
+    procs.broker(endpoint, "--default-timeout-ms", "300")
+    procs.start(worker_argv(impl, endpoint), "worker")
+    wait_until(lambda: workers_hosting(endpoint), 10, "the worker")
+    raw = Raw(ctx, endpoint)
+    raw.send(request(1, "conf/d", "sleep_ms", [800], timeout_ms=5000))
+    raw.send([hdr(REQUEST), pack([2, "conf/d", "log", 2, 5000, {"id": "durable-1"}]), pack([5])])
+    got = raw.replies(2, 10)
+    assert got == {1: ("ok", 800), 2: ("ok", 1)}, got
+
+
 # ------------------------------------------------------------------ leaving, losing, restarting
 
 

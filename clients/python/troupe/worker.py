@@ -382,8 +382,10 @@ class Worker:
             self.dropped += 1  # no id to answer to
             return
         # timeout_ms is the time left when the broker sent it (never 0 from a
-        # broker; 0 is taken as "no bound here").
-        deadline = None if seen is None or not timeout_ms else seen + timeout_ms / 1000.0
+        # broker; 0 is taken as "no bound here"). A durable message has no
+        # deadline (its timeout is a fresh one per delivery): it always runs.
+        deadline = (None if seen is None or not timeout_ms or flags & p.FLAG_DURABLE
+                    else seen + timeout_ms / 1000.0)
         status, value = self._dispatch(id_, address, method, flags, args, deadline)
         self._reply(id_, status, value, address, method)
 
