@@ -604,7 +604,8 @@ int worker_main(int argc, char** argv, const registry& types) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   log::configure(opt.name, *log::parse_level(log_level), *log::parse_format(log_format));
-  if (const auto why = endpoint_error(opt.broker); !why.empty()) {
+  // --list needs no broker, so a bad endpoint does not stop it.
+  if (const auto why = list ? std::string() : endpoint_error(opt.broker); !why.empty()) {
     std::fprintf(stderr, "troupe: error: %s\n", why.c_str());
     return 2;
   }

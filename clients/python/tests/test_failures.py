@@ -69,6 +69,11 @@ def test_a_worker_given_a_bogus_endpoint_exits_2_with_one_line(which: str) -> No
     assert "terminate called" not in r.stderr
 
 
+def test_list_needs_no_broker() -> None:
+    r = run([EXAMPLES_WORKER, "--broker", "bogus://x", "--list"])
+    assert r.returncode == 0 and "squares: square square_slowly" in r.stdout, r
+
+
 def test_a_worker_pool_given_a_bogus_endpoint_exits_2_before_forking() -> None:
     r = run([EXAMPLES_WORKER, "--broker", "tcp://", "--processes", "2"])
     assert r.returncode == 2, r
