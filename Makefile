@@ -24,7 +24,7 @@ test-cpp: build
 	@cd build && ctest --output-on-failure -j $(JOBS) --timeout 300
 
 test-python: build
-	@TROUPE_BIN_DIR=$(CURDIR)/build/bin $(PYTHON) -m pytest -q clients/python/tests
+	@TROUPE_BIN_DIR=$(CURDIR)/build/bin $(PYTHON) -m pytest -q clients/python/tests tests/conformance
 
 # The Python client and worker again with CURVE on (keys made with pyzmq's
 # zmq.auth, clients/python/tests/conftest.py): the suites that go through the

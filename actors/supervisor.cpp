@@ -29,6 +29,7 @@
 
 #include "call_page.hpp"
 #include "notifier.hpp"
+#include "troupe/log.hpp"
 #include "troupe/worker.hpp"
 #include "worker_limits.hpp"
 
@@ -42,7 +43,18 @@ constexpr auto max_backoff = std::chrono::seconds(5);
 constexpr auto watch_interval = std::chrono::milliseconds(50);  // time limits are kept to about this
 constexpr auto rss_interval = std::chrono::seconds(1);
 
+// As the workers' lines (worker.cpp): text, or the JSON fields of every
+// troupe program with --log-format json.
 void say(const worker_options& opt, const std::string& text) {
+  constexpr std::string_view error_prefix = "error: ";
+  const bool error = text.starts_with(error_prefix);
+  const auto level = error ? log::level::error : log::level::info;
+  if (!log::enabled(level)) return;
+  if (log::configured_format() == log::format::json) {
+    log::write(level, "supervisor", error ? std::string_view(text).substr(error_prefix.size()) : text,
+               {{"worker", opt.name}});
+    return;
+  }
   std::fprintf(stderr, "[%s supervisor %d] %s\n", opt.name.c_str(), static_cast<int>(getpid()), text.c_str());
 }
 

@@ -5,7 +5,10 @@
 // broker every interval that this worker (named by the work socket's
 // routing id) is alive, and notices when the broker goes silent. So a long
 // method never makes the worker look dead, and a request costs no more
-// thread wake-ups than the ZeroMQ floor's.
+// thread wake-ups than the ZeroMQ floor's. While a method runs, the
+// heartbeat thread also takes what arrives off the work socket (under a
+// lock the main thread lends it then), stamped, so that a request whose
+// timeout passes while it waits is answered without running.
 #include "troupe/worker.hpp"
 
 #include <signal.h>
@@ -17,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -27,6 +31,8 @@
 #include "registration.hpp"
 #include "troupe/dispatch.hpp"
 #include "troupe/endpoint.hpp"
+#include "troupe/log.hpp"
+#include "troupe/version.hpp"
 #include "troupe/wire.hpp"
 #include "worker_limits.hpp"
 
@@ -36,7 +42,18 @@ namespace {
 using clock = std::chrono::steady_clock;
 using protocol::command;
 
+// Text as "[NAME PID] ...", or, with --log-format json, the fields every
+// troupe program writes (troupe/log.hpp). --log-level filters both.
 void log_line(const worker_options& opt, const std::string& text) {
+  constexpr std::string_view error_prefix = "error: ";
+  const bool error = text.starts_with(error_prefix);
+  const auto level = error ? log::level::error : log::level::info;
+  if (!log::enabled(level)) return;
+  if (log::configured_format() == log::format::json) {
+    log::write(level, "worker", error ? std::string_view(text).substr(error_prefix.size()) : text,
+               {{"worker", opt.name}});
+    return;
+  }
   std::fprintf(stderr, "[%s %d] %s\n", opt.name.c_str(), static_cast<int>(getpid()), text.c_str());
 }
 
@@ -76,7 +93,15 @@ class worker_runtime {
       log_line(opt_, std::string("signalfd failed: ") + std::strerror(errno));
       return 1;
     }
-    connect();
+    // The main thread holds the work socket's lock but while user code runs.
+    const std::lock_guard own(work_mu_);
+    try {
+      connect();
+    } catch (const zmq::error_t& e) {  // a malformed endpoint: retrying cannot help
+      log_line(opt_, "error: cannot connect to " + opt_.broker + ": " + e.what());
+      close(signal_fd_);
+      return 2;
+    }
     std::thread heartbeats([this] { heartbeat_loop(); });
     serve();
     handler_.destroy_all();
@@ -99,6 +124,7 @@ class worker_runtime {
     work_ = zmq::socket_t(ctx_, zmq::socket_type::dealer);
     wire::configure_dealer(work_, opt_.limits);
     if (credentials_) curve::configure_client(work_, *credentials_);
+    backlog_.clear();  // the old socket's: their replies could not reach the broker's old peer
     work_.set(zmq::sockopt::routing_id, id);
     bounds_.publish_routing_id(id);  // for the supervisor, should this process die
     work_.connect(opt_.broker);
@@ -127,19 +153,55 @@ class worker_runtime {
     // was sent by the old one and is not run (a durable message is
     // delivered again by the new one).
     if (stale_.load(std::memory_order_relaxed)) return;
+    if (expired_while_waiting(*meta)) return;
     // A keyed message may build an instance: claimed in a later READY.
     if (meta->address.find('/') != std::string_view::npos && !handler_.has_instance(meta->address))
       held_.add(meta->address);
-    // The broker alone keeps time: a request whose timeout passed while it
-    // waited here still runs (we cannot tell how long it waited), and the
-    // broker drops its late reply.
     bounds_.before_request(meta->id, meta->timeout_ms);
-    const auto code =
-        handler_.handle(meta->address, meta->method, frames_[2].data(), frames_[2].size(), value_);
+    protocol::status code;
+    {
+      // While user code runs, the heartbeat thread may take what arrives
+      // off the work socket (take_waiting).
+      const socket_lent lent(work_mu_);
+      code = handler_.handle(meta->address, meta->method, frames_[2].data(), frames_[2].size(), value_);
+    }
     protocol::encode_reply_meta(meta_buf_, meta->id, protocol::to_string(code));
     wire::send(work_, command::reply, meta_buf_, zmq::buffer(value_.data(), value_.size()));
     bounds_.after_request();
     maybe_recycle();
+  }
+
+  // A request's timeout_ms is the time left when the broker sent it. One
+  // that waited here behind a long method longer than that is answered
+  // deadline_exceeded without running (docs/protocol.md, "Deadlines"): its
+  // caller has stopped waiting. Counted from when it was taken off the
+  // socket, so never early; a request read at once has not waited.
+  bool expired_while_waiting(const protocol::request_meta& meta) {
+    // A durable message has no deadline (its timeout is a fresh one per
+    // delivery): it always runs.
+    if (!seen_ || meta.timeout_ms == 0 || meta.is_durable()) return false;
+    const auto waited = clock::now() - *seen_;
+    if (waited <= std::chrono::milliseconds(meta.timeout_ms)) return false;
+    std::string text;
+    protocol::encode_str(text, "the request's timeout passed while it waited in the worker");
+    protocol::encode_reply_meta(meta_buf_, meta.id, protocol::to_string(protocol::status::deadline_exceeded));
+    wire::send(work_, command::reply, meta_buf_, zmq::buffer(text));
+    return true;
+  }
+
+  // Heartbeat thread, holding work_mu_ while the main thread runs user
+  // code: what arrived meanwhile is taken off the work socket and stamped,
+  // so that its wait is known. Bounded by what the broker may send
+  // (credits) plus room for its other commands.
+  void take_waiting() {
+    const auto now = clock::now();
+    while (backlog_.size() < opt_.credits + 1024) {
+      waiting_message m;
+      m.n = wire::receive(work_, m.frames);
+      if (m.n == 0) return;
+      m.seen = now;
+      backlog_.push_back(std::move(m));
+    }
   }
 
   // Past --max-requests, or asked by the supervisor (--max-rss): drain, and
@@ -164,7 +226,17 @@ class worker_runtime {
 
   // Handles one waiting message; false when none was waiting.
   bool handle_one() {
-    const auto n = wire::receive(work_, frames_);
+    std::size_t n = 0;
+    seen_.reset();
+    if (!backlog_.empty()) {  // taken off the socket earlier: first, in order
+      auto& m = backlog_.front();
+      n = m.n;
+      for (std::size_t i = 0; i < frames_.size(); ++i) frames_[i] = std::move(m.frames[i]);
+      seen_ = m.seen;
+      backlog_.pop_front();
+    } else {
+      n = wire::receive(work_, frames_);
+    }
     if (n == 0) return false;
     const auto cmd = protocol::parse_header(frames_[0].data(), frames_[0].size());
     if (!cmd) return true;  // not ours: drop
@@ -269,8 +341,9 @@ class worker_runtime {
           {work_.handle(), 0, ZMQ_POLLIN, 0},
           {nullptr, signal_fd_, ZMQ_POLLIN, 0},
       };
-      // Wake now and then to see what the heartbeat thread asked for.
-      zmq::poll(items, 2, std::chrono::milliseconds(100));
+      // Wake now and then to see what the heartbeat thread asked for; at
+      // once while messages taken off the socket wait.
+      zmq::poll(items, 2, std::chrono::milliseconds(backlog_.empty() ? 100 : 0));
       if (items[1].revents & ZMQ_POLLIN) on_signal();
       for (int i = 0; i < 1024 && phase_ != phase::done && handle_one(); ++i) {
       }
@@ -358,6 +431,10 @@ class worker_runtime {
       zmq::pollitem_t items[] = {{hb.handle(), 0, ZMQ_POLLIN, 0}};
       const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_beat - now);
       zmq::poll(items, 1, std::clamp(wait, std::chrono::milliseconds(0), std::chrono::milliseconds(100)));
+      if (work_mu_.try_lock()) {  // the main thread runs user code (or is about to)
+        take_waiting();
+        work_mu_.unlock();
+      }
       for (std::size_t n; (n = wire::receive(hb, frames)) > 0;) {
         last_heard = clock::now();
         // DISCONNECT here means the broker does not know the worker we named.
@@ -424,6 +501,26 @@ class worker_runtime {
   phase phase_ = phase::serving;
   clock::time_point ack_deadline_;
   std::array<zmq::message_t, 3> frames_;
+  // The work socket's lock: held by the main thread except while a method
+  // runs; then the heartbeat thread may take messages off the socket.
+  std::mutex work_mu_;
+  // Unlocks a held mutex for a scope (a method's run), and locks it again.
+  struct socket_lent {
+    explicit socket_lent(std::mutex& mu) : mu_(mu) { mu_.unlock(); }
+    ~socket_lent() { mu_.lock(); }
+    socket_lent(const socket_lent&) = delete;
+    socket_lent& operator=(const socket_lent&) = delete;
+    std::mutex& mu_;
+  };
+  // Messages taken off the socket after a long method (take_waiting), with
+  // when; seen_: the stamp of the one being handled, if it came from there.
+  struct waiting_message {
+    clock::time_point seen;
+    std::array<zmq::message_t, 3> frames;
+    std::size_t n = 0;
+  };
+  std::deque<waiting_message> backlog_;  // guarded by work_mu_, as work_ is
+  std::optional<clock::time_point> seen_;
   troupe::value_buffer value_;
   std::string meta_buf_;
 
@@ -505,10 +602,26 @@ int worker_main(int argc, char** argv, const registry& types) {
                  "CURVE: this worker's secret key file (default: $TROUPE_CURVE_SECRET)");
   app.add_option("--broker-key", opt.curve.broker_key_file,
                  "CURVE: the broker's public key file (default: $TROUPE_BROKER_KEY)");
+  std::string log_level = "info", log_format = "text";
+  app.add_option("--log-level", log_level, "least severe lines logged")
+      ->check(CLI::IsMember({"error", "warn", "info", "debug"}))
+      ->capture_default_str();
+  app.add_option("--log-format", log_format, "text, or json: one JSON object per line")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  app.set_version_flag("--version", std::string("troupe ") + version());
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every usage error 2 (docs/operations.md),
+    // not CLI11's own codes.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  log::configure(opt.name, *log::parse_level(log_level), *log::parse_format(log_format));
+  // --list needs no broker, so a bad endpoint does not stop it.
+  if (const auto why = list ? std::string() : endpoint_error(opt.broker); !why.empty()) {
+    std::fprintf(stderr, "troupe: error: %s\n", why.c_str());
+    return 2;
   }
   opt.heartbeat = std::chrono::milliseconds(heartbeat_ms);
   opt.stop_timeout = std::chrono::milliseconds(stop_timeout_ms);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdio>
 #include <iostream>
@@ -16,7 +17,9 @@
 #include "troupe/broker.hpp"
 #include "troupe/client.hpp"
 #include "troupe/curve.hpp"
+#include "troupe/log.hpp"
 #include "troupe/process_limits.hpp"
+#include "troupe/version.hpp"
 
 namespace {
 
@@ -37,11 +40,12 @@ void prepare_open_files() {
   const auto files = raise_open_file_limit();
   auto text = [](std::uint64_t v) { return v == UINT64_MAX ? std::string("unlimited") : std::to_string(v); };
   if (files.soft != files.soft_before)
-    std::fprintf(stderr, "troupe broker: open files: soft limit %s raised to the hard limit %s\n",
-                 text(files.soft_before).c_str(), text(files.hard).c_str());
+    log::write(log::level::info, "broker",
+               "open files: soft limit " + text(files.soft_before) + " raised to the hard limit " +
+                   text(files.hard));
   else
-    std::fprintf(stderr, "troupe broker: open files: soft limit %s, hard limit %s\n", text(files.soft).c_str(),
-                 text(files.hard).c_str());
+    log::write(log::level::info, "broker",
+               "open files: soft limit " + text(files.soft) + ", hard limit " + text(files.hard));
   guard_accept();
 }
 
@@ -65,12 +69,23 @@ int run_broker(const broker_options& opt) {
     // Tests and scripts read this line to learn the port of a `:*` endpoint.
     std::printf("troupe broker listening on %s\n", b.endpoint().c_str());
     std::fflush(stdout);
+    log::write(log::level::info, "broker_listening", "listening on " + b.endpoint(),
+               {{"endpoint", b.endpoint()}});
     b.run(stop_requested);
+  } catch (const zmq::error_t& e) {
+    // Binding is what fails here (the port is taken, the ipc directory is
+    // missing): name the endpoint, which ZeroMQ's message does not.
+    log::write(
+        log::level::error, "broker_error",
+        "cannot listen on " + opt.listen + ": " + e.what() +
+            (e.num() == EADDRINUSE ? " (another broker or program is there; choose another --listen)" : ""),
+        {{"endpoint", opt.listen}});
+    return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: broker: %s\n", e.what());
+    log::write(log::level::error, "broker_error", e.what());
     return 1;
   }
-  std::fprintf(stderr, "troupe broker stopped\n");
+  log::write(log::level::info, "broker_stopped", "stopped");
   return 0;
 }
 
@@ -292,8 +307,9 @@ int main(int argc, char** argv) {
   std::int64_t forget_names_after_ms = bopt.forget_names_after.count();
   long long result_ttl_s = bopt.result_ttl.count();
   broker_cmd
-      ->add_option("--send-queue-limit", bopt.send_queue_limit,
-                   "messages kept for one peer that does not read them; past it they are dropped (0: no limit)")
+      ->add_option(
+          "--send-queue-limit", bopt.send_queue_limit,
+          "messages kept for one peer that does not read them; past it they are dropped (0: no limit)")
       ->check(CLI::Range(std::size_t{0}, std::size_t{10000000}))
       ->capture_default_str();
   broker_cmd
@@ -328,6 +344,15 @@ int main(int argc, char** argv) {
   broker_cmd->add_flag("--insecure", bopt.insecure,
                        "allow plaintext on an endpoint other hosts can reach (not loopback or ipc)");
   cli::add_store_flags(*broker_cmd, bopt, result_ttl_s);  // durable_cli.cpp
+  // The event log (docs/operations.md, "Logs"): workers joining, leaving
+  // and lost, refusals, notices; never one line per request.
+  std::string log_level = "info", log_format = "text";
+  broker_cmd->add_option("--log-level", log_level, "least severe events logged")
+      ->check(CLI::IsMember({"error", "warn", "info", "debug"}))
+      ->capture_default_str();
+  broker_cmd->add_option("--log-format", log_format, "text, or json: one JSON object per line")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
 
   std::string endpoint = default_endpoint;
   int timeout_ms = 30000;
@@ -401,19 +426,17 @@ int main(int argc, char** argv) {
   bench_cmd->allow_extras();
   bench_cmd->footer("ARG ...: the method's arguments, each one JSON value\n");
 
+  app.set_version_flag("--version", std::string("troupe ") + troupe::version());
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return 2;
+    // --help and --version exit 0, every usage error 2 (docs/operations.md).
+    return app.exit(e) == 0 ? 0 : 2;
   }
 
   try {
     if (broker_cmd->parsed()) {
+      log::configure("broker", *log::parse_level(log_level), *log::parse_format(log_format));
       bopt.heartbeat = std::chrono::milliseconds(heartbeat_ms);
       bopt.default_timeout = std::chrono::milliseconds(default_timeout_ms);
       bopt.forget_names_after = std::chrono::milliseconds(forget_names_after_ms);

@@ -12,6 +12,7 @@
 #include "broker/loop_bounds.hpp"
 #include "broker/store_open.hpp"
 #include "broker/zap.hpp"
+#include "troupe/log.hpp"
 #include "troupe/wire.hpp"
 
 namespace troupe {
@@ -25,21 +26,32 @@ constexpr int max_drain = 4096;
 // The longest poll, so that a stop request is seen in time.
 constexpr auto max_wait = std::chrono::milliseconds(100);
 
-void log_line(const std::string& text) { std::fprintf(stderr, "troupe broker: %s\n", text.c_str()); }
+// The broker's notices (store, keys, limits) go to the event log, at the
+// level their wording says.
+void log_line(const std::string& text) {
+  constexpr std::string_view warning = "warning: ";
+  if (text.starts_with(warning)) {
+    log::write(log::level::warn, "broker", std::string_view(text).substr(warning.size()));
+  } else {
+    log::write(log::level::info, "broker", text);
+  }
+}
 
 // The secure default: plaintext stays on this host unless asked otherwise.
 void check_security_options(const broker_options& opt) {
   const bool keys = !opt.workers_keys.empty() || !opt.clients_keys.empty() || !opt.admins_keys.empty() ||
                     !opt.name_policy.empty();
   if (opt.curve_secret.empty() && keys)
-    throw std::runtime_error("key directories and --name-policy need --curve-secret (the broker's secret key)");
+    throw std::runtime_error(
+        "key directories and --name-policy need --curve-secret (the broker's secret key)");
   if (!opt.curve_secret.empty() || local_only_endpoint(opt.listen)) return;
   if (!opt.insecure)
     throw std::runtime_error("refusing to listen on " + opt.listen +
                              " without CURVE: anyone who can reach it could register as any actor and read "
                              "every request. Give --curve-secret and key directories (docs/security.md), "
                              "listen on 127.0.0.1 or ipc://, or pass --insecure to accept the risk");
-  log_line("warning: --insecure: plaintext on " + opt.listen + "; anyone who can reach it may act as any peer");
+  log_line("warning: --insecure: plaintext on " + opt.listen +
+           "; anyone who can reach it may act as any peer");
 }
 
 }  // namespace

@@ -393,6 +393,31 @@ TEST_F(BrokerCore, AQueuedRequestEndsAtItsDeadlineAndLeavesItsQueue) {
   EXPECT_EQ(core->counters().overloaded, 0u);
 }
 
+TEST_F(BrokerCore, ADeadlinePassedWhileNoLiveWorkerHostsTheNameSaysSo) {
+  ready("w1", {"squares"}, 1);
+  request("c", 1, "squares", "m", "\x90", 0, 10'000);  // holds the only credit: a busy worker
+  request("c", 2, "squares", "m", "\x90", 0, 100);     // waits behind it
+  const auto held = to(take(), "w1", command::request);
+  ASSERT_EQ(held.size(), 1u);
+  advance(100ms);
+  const auto busy = to(take(), "c", command::reply);
+  ASSERT_EQ(busy.size(), 1u);
+  EXPECT_EQ(busy[0].text(), "the request's timeout passed") << "a worker hosts it: no hint";
+
+  deliver("w1", command::disconnect, {});  // leaves; it holds request 1 still
+  reply("w1", held[0].request().id, "ok", packed(1));  // the last reply: it is gone
+  take();
+  advance(2s);
+  request("c", 3, "squares", "m", "\x90", 0, 100);
+  advance(100ms);
+  const auto gone = to(take(), "c", command::reply);
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0].reply_status(), "deadline_exceeded");
+  EXPECT_EQ(gone[0].text(),
+            "the request's timeout passed while no live worker hosts actor 'squares' (the last one left 2 s ago; "
+            "after 300 s without one the name is forgotten and calls get unknown_actor at once)");
+}
+
 TEST_F(BrokerCore, AnInFlightRequestEndsAtItsDeadlineAndTheLateReplyReturnsTheCredit) {
   ready("w1", {"squares"}, 1);
   request("c", 1, "squares", "m", "\x90", 0, 100);
@@ -452,7 +477,11 @@ TEST_F(BrokerCore, ASilentWorkerIsLostAndEveryAskItHeldIsAnswered) {
   ASSERT_EQ(replies.size(), 2u) << "every ask w1 held, and no tell";
   for (const auto& r : replies) {
     EXPECT_EQ(r.reply_status(), "worker_lost");
-    EXPECT_EQ(r.text(), "worker 'w1' was lost while handling the request");
+    // The reason names the settings that declared it dead.
+    EXPECT_EQ(r.text(), "worker 'w1' was lost while handling the request (silent for longer than " +
+                            std::to_string((opt.heartbeat * opt.liveness).count()) + " ms (heartbeat " +
+                            std::to_string(opt.heartbeat.count()) + " ms x liveness " +
+                            std::to_string(opt.liveness) + "))");
   }
   EXPECT_EQ(core->live_workers(), 1u);
   EXPECT_EQ(core->in_flight(), 1u);

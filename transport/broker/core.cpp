@@ -351,13 +351,28 @@ broker_core::time_point broker_core::next_wakeup() const {
   return durable_wakeup(t);
 }
 
+// Why a request's timeout passed. Waiting for a name that no live worker
+// hosts (its workers left or were lost) is told apart from a slow worker or
+// a long queue: that is what the caller must fix, by starting a worker.
+std::string broker_core::deadline_message(const request& r, time_point now) const {
+  if (r.state != request_state::queued || r.worker != no_worker || !r.actor->workers.empty())
+    return "the request's timeout passed";
+  const auto left = std::chrono::duration_cast<std::chrono::seconds>(now - r.actor->unhosted_since).count();
+  std::string why = "the request's timeout passed while no live worker hosts actor '" + r.actor->name +
+                    "' (the last one left " + std::to_string(left) + " s ago";
+  if (opt_.forget_names_after.count() > 0)
+    why += "; after " + std::to_string(opt_.forget_names_after.count() / 1000) +
+           " s without one the name is forgotten and calls get unknown_actor at once";
+  return why + ")";
+}
+
 void broker_core::expire_deadlines(time_point now) {
   while (!deadlines_.empty() && deadlines_.top_deadline() <= now) {
     const auto ri = deadlines_.top_index();
     deadlines_.pop();
     auto& r = requests_[ri];
     if (!r.tell && !r.answered)
-      reply_error(r.client, r.client_id, status::deadline_exceeded, "the request's timeout passed");
+      reply_error(r.client, r.client_id, status::deadline_exceeded, deadline_message(r, now));
     if (r.state == request_state::queued) {
       erase_queued(ri);
       release(ri);

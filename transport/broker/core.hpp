@@ -210,10 +210,10 @@ class broker_core {
     std::deque<std::uint64_t> queue;
     flat_string_map<placement> keys;
     // ---- bounds (budget.cpp) ----
-    std::size_t queued_bytes = 0;   // held by its requests waiting in queues
-    std::uint32_t requests = 0;     // its requests the broker holds, queued or in flight
-    bool unhosted_listed = false;   // in unhosted_, to be forgotten if no worker comes back
-    time_point unhosted_since{};    // when its last worker left
+    std::size_t queued_bytes = 0;  // held by its requests waiting in queues
+    std::uint32_t requests = 0;    // its requests the broker holds, queued or in flight
+    bool unhosted_listed = false;  // in unhosted_, to be forgotten if no worker comes back
+    time_point unhosted_since{};   // when its last worker left
   };
 
   enum class request_state : std::uint8_t { queued, in_flight };
@@ -229,15 +229,15 @@ class broker_core {
     std::string client;  // routing id: short, fits the small-string buffer
     actor_entry* actor = nullptr;
     time_point deadline;
-    zmq::message_t meta;  // the client's meta frame
-    zmq::message_t args;  // forwarded to the worker untouched
+    zmq::message_t meta;         // the client's meta frame
+    zmq::message_t args;         // forwarded to the worker untouched
     std::size_t args_bytes = 0;  // its size, counted against the worker's byte budget while in flight
     std::uint16_t address_at = 0, address_size = 0, name_size = 0, method_at = 0, method_size = 0;
-    std::uint32_t held_bytes = 0;     // counted in the queued-bytes budgets while it waits (budget.cpp)
-    bool on_placement = false;        // counted in its key's placement.pending (lifecycle.cpp)
+    std::uint32_t held_bytes = 0;  // counted in the queued-bytes budgets while it waits (budget.cpp)
+    bool on_placement = false;     // counted in its key's placement.pending (lifecycle.cpp)
     bool parked = false;  // queued, but in no queue: awaiting a commit, its time or the restore window
     std::unique_ptr<durable_info> durable;  // set for a durable message (durable.cpp)
-    std::uint32_t placed_serial = 0;  // ...on that placement of its key (placement::serial)
+    std::uint32_t placed_serial = 0;        // ...on that placement of its key (placement::serial)
 
     std::string_view text(std::uint16_t at, std::uint16_t size) const {
       return {static_cast<const char*>(meta.data()) + at, size};
@@ -257,6 +257,7 @@ class broker_core {
   void on_worker_message(std::uint32_t wi, protocol::command c, std::span<zmq::message_t> body,
                          std::size_t body_count, time_point now);
   void on_reply(std::uint32_t wi, zmq::message_t& meta_frame, zmq::message_t& value, time_point now);
+  std::string deadline_message(const request& r, time_point now) const;
   void reply_error(std::string_view client, std::uint64_t id, protocol::status code,
                    std::string_view message);
   void release(std::uint32_t ri);
@@ -312,18 +313,19 @@ class broker_core {
 
   // ---- durable.cpp, durable_outcome.cpp, restore.cpp, durable_admin.cpp ----
   std::uint32_t new_request(std::string_view client, const protocol::request_meta& meta,
-                            const protocol::address_parts& parts, actor_entry& actor, zmq::message_t& meta_frame,
-                            zmq::message_t& args, time_point now);
+                            const protocol::address_parts& parts, actor_entry& actor,
+                            zmq::message_t& meta_frame, zmq::message_t& args, time_point now);
   void init_durable(time_point now);
   void recover(durable::message& m, time_point now, bool on_disk);
   void on_durable_request(const peer& from, const protocol::request_meta& meta,
-                          const protocol::address_parts& parts, zmq::message_t& meta_frame, zmq::message_t& args,
-                          time_point now);
+                          const protocol::address_parts& parts, zmq::message_t& meta_frame,
+                          zmq::message_t& args, time_point now);
   void hold_until_commit(std::uint32_t ri);
   void describe_delivery(request& r, protocol::request_meta& meta);
   bool behind_uncommitted(std::string_view address) const;
   bool answer_known_id(std::string_view client, const protocol::request_meta& meta);
-  void reply_value(std::string_view client, std::uint64_t id, std::string_view status_text, std::string_view value);
+  void reply_value(std::string_view client, std::uint64_t id, std::string_view status_text,
+                   std::string_view value);
   durable::message stored(const request& r) const;
   void commit_failed(const std::string& error, time_point now);
   void start_durable(std::uint32_t ri, time_point now);
@@ -333,7 +335,8 @@ class broker_core {
   void run_schedule(time_point now);
   time_point durable_wakeup(time_point t) const;
   const protocol::retry_policy* policy_of(const request& r) const;
-  bool on_durable_outcome(std::uint32_t ri, std::string_view status_text, zmq::message_t& value, time_point now);
+  bool on_durable_outcome(std::uint32_t ri, std::string_view status_text, zmq::message_t& value,
+                          time_point now);
   void retry_later(std::uint32_t ri, std::chrono::milliseconds wait, time_point now);
   void to_queued(std::uint32_t ri);
   void finish_durable(std::uint32_t ri, std::string_view status_text, std::string_view value, time_point now);
@@ -345,14 +348,20 @@ class broker_core {
   void claim_keys(std::uint32_t wi, const std::vector<std::string>& keys);
   void note_registered(std::uint32_t wi, bool fresh, time_point now);
   void note_removed(std::uint32_t wi);
-  void on_ready_for(const peer& sender, const zmq::message_t& named, const zmq::message_t& info, time_point now);
+  // The event log (events.cpp).
+  void log_joined(std::uint32_t wi, bool fresh) const;
+  void log_leaving(std::uint32_t wi) const;
+  void log_removed(std::uint32_t wi, std::size_t asks_lost) const;
+  void log_refused_ready(std::string_view identity, std::string_view why) const;
+  void on_ready_for(const peer& sender, const zmq::message_t& named, const zmq::message_t& info,
+                    time_point now);
   bool hold_for_restore(std::uint32_t ri);
   void route_held(time_point now, bool all);
   void end_restore(time_point now);
-  void on_dead_letters(std::string_view client, const protocol::request_meta& meta, const zmq::message_t& args,
-                       time_point now);
-  void change_dead_letters(std::string_view client, const protocol::request_meta& meta, const zmq::message_t& args,
-                           time_point now);
+  void on_dead_letters(std::string_view client, const protocol::request_meta& meta,
+                       const zmq::message_t& args, time_point now);
+  void change_dead_letters(std::string_view client, const protocol::request_meta& meta,
+                           const zmq::message_t& args, time_point now);
   bool revive(durable::message& m, time_point now);
   template <class Packer>
   void pack_durable_stats(Packer& pk) const;
@@ -388,7 +397,7 @@ class broker_core {
   std::size_t queued_ = 0, in_flight_ = 0;
   std::uint32_t placement_serial_ = 0;  // the last placement::serial given
 
-  std::string meta_buf_;  // reused while encoding
+  std::string meta_buf_;                    // reused while encoding
   std::unique_ptr<durable_state> durable_;  // durable messages (durable.cpp); always set
 
   // ---- bounds (budget.cpp, lifecycle.cpp) ----

@@ -86,6 +86,7 @@ void broker_core::on_ready(const peer& from, const zmq::message_t& body, time_po
   for (auto& p : info->retry) durable_->policies[p.actor + "/" + p.method] = std::move(p);
   claim_keys(wi, info->keys);
   note_registered(wi, fresh, now);
+  log_joined(wi, fresh);
   for (auto* a : workers_[wi].actors) place_waiting_keys(*a, now);
   pump(wi, now);
 }
@@ -103,10 +104,14 @@ void broker_core::acknowledge_ready(std::string_view identity) {
 // peer that was registered is a worker no more.
 void broker_core::refuse_ready(std::string_view identity, std::string_view why, time_point now) {
   ++count_.dropped;
+  log_refused_ready(identity, why);
   auto& m = out_.push(identity, command::disconnect);
   protocol::encode_str(m.meta, why);
-  if (const auto it = worker_by_identity_.find(identity); it != worker_by_identity_.end())
+  if (const auto it = worker_by_identity_.find(identity); it != worker_by_identity_.end()) {
+    removal_why_ = "its READY was refused: " + std::string(why);
     remove_worker(it->second, now);
+    removal_why_.clear();
+  }
 }
 
 std::uint32_t broker_core::add_worker(std::string_view identity) {
@@ -169,6 +174,7 @@ void broker_core::forget_keys(std::uint32_t wi, const std::vector<actor_entry*>&
 void broker_core::remove_worker(std::uint32_t wi, time_point now) {
   auto& w = workers_[wi];
   std::vector<std::uint32_t> lost;  // durable: delivered again, before what waited behind them
+  std::size_t asks_lost = 0;
   for (std::uint32_t ri = 0; ri < requests_.capacity(); ++ri) {
     if (!requests_.live(ri)) continue;
     auto& r = requests_[ri];
@@ -177,14 +183,17 @@ void broker_core::remove_worker(std::uint32_t wi, time_point now) {
       lost.push_back(ri);
       continue;
     }
-    if (!r.tell && !r.answered)
+    if (!r.tell && !r.answered) {
+      ++asks_lost;
       reply_error(r.client, r.client_id, status::worker_lost,
                   "worker '" + w.name + "' was lost while handling the request" +
                       (removal_why_.empty() ? std::string() : " (" + removal_why_ + ")"));
+    }
     release(ri);
   }
   // Forget its keys now rather than on their next request, so the broker's
   // memory for keys follows the live workers.
+  log_removed(wi, asks_lost);
   forget_keys(wi, w.actors);
   w.keys = 0;
   detach_from_actors(wi);
@@ -225,6 +234,7 @@ void broker_core::on_heartbeat_for(const peer& sender, const zmq::message_t& nam
 void broker_core::on_worker_disconnect(std::uint32_t wi, time_point now) {
   auto& w = workers_[wi];
   w.draining = true;
+  log_leaving(wi);
   send_command(w.identity, command::disconnect);
   if (w.in_flight == 0) remove_worker(wi, now);
 }
@@ -235,7 +245,11 @@ void broker_core::send_heartbeats(time_point now) {
     auto& w = workers_[wi];
     if (!w.in_use) continue;
     if (now - w.last_seen > expiry) {
+      removal_why_ = "silent for longer than " + std::to_string(expiry.count()) + " ms (heartbeat " +
+                     std::to_string(opt_.heartbeat.count()) + " ms x liveness " +
+                     std::to_string(opt_.liveness) + ")";
       remove_worker(wi, now);
+      removal_why_.clear();
       continue;
     }
     send_command(w.identity, command::heartbeat);

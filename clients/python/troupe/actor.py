@@ -138,6 +138,16 @@ class ActorType:
 
 
 _SIMPLE = {int, float, str, bytes, bool, list, dict}
+# bad_args names MessagePack's types, as the C++ worker does
+# (docs/protocol.md, "Error codes"), not Python's.
+_WIRE_NAMES = {int: "int", float: "float", str: "str", bytes: "bin", bytearray: "bin", bool: "bool",
+               list: "array", tuple: "array", dict: "map", type(None): "nil"}
+
+
+def wire_type_name(value_or_type: Any) -> str:
+    """The wire type name of a decoded value (or of a Python type)."""
+    t = value_or_type if isinstance(value_or_type, type) else type(value_or_type)
+    return _WIRE_NAMES.get(t, "ext")
 
 
 def _convert(value: Any, hint: Any, where: str) -> Any:
@@ -152,7 +162,7 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     if target is bytes and isinstance(value, bytearray):
         return bytes(value)
     if not isinstance(value, target):
-        raise ArgumentError(f"{where} must be {target.__name__}, got {type(value).__name__}")
+        raise ArgumentError(f"{where} must be {wire_type_name(target)}, got {wire_type_name(value)}")
     return value
 
 

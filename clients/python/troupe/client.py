@@ -27,8 +27,11 @@ from . import protocol as p
 from .errors import DeadlineExceeded, TroupeError, error_for
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
-DEFAULT_TIMEOUT = 60.0
-DEFAULT_GRACE = 1.0
+# The same defaults as the C++ client (docs/operations.md, "Defaults"):
+# a call waits 30 s; the client itself gives up 0.25 s after that, so the
+# broker's own deadline_exceeded normally arrives first.
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_GRACE = 0.25
 DEFAULT_WINDOW = 64
 
 

@@ -31,6 +31,7 @@ import argparse
 import collections
 import importlib
 import importlib.util
+import json
 import logging
 import os
 import pathlib
@@ -43,14 +44,16 @@ from typing import Any, Sequence
 import msgpack
 import zmq
 
-from . import curve
+from . import __version__, curve
 from . import protocol as p
 from .actor import CLOSE_HOOK, ActorType, ArgumentError, registered
 from .client import configure_socket, default_endpoint, fast_send
 
 log = logging.getLogger("troupe.worker")
 
-DEFAULT_CREDITS = 16
+# As the C++ worker's: the broker's adaptive window decides how many a
+# worker really holds (docs/operations.md, "Defaults").
+DEFAULT_CREDITS = 1000
 
 _REQUEST = p.header(p.Command.REQUEST)
 _REPLY = p.header(p.Command.REPLY)
@@ -145,7 +148,10 @@ class Worker:
             try:
                 self._connect(time.monotonic())
             except zmq.ZMQError as exc:
-                log.error("worker %s: cannot connect to %s: %s", self.name, self.endpoint, exc)
+                # A malformed endpoint: retrying cannot help. The same words
+                # as the C++ worker's (troupe::endpoint_error).
+                log.error("error: cannot connect to '%s': %s (an endpoint looks like tcp://127.0.0.1:5555 "
+                          "or ipc:///path/to/socket)", self.endpoint, exc)
                 self._status = 2
                 return self._status
             beats.start()
@@ -375,7 +381,11 @@ class Worker:
         except p.ProtocolError:
             self.dropped += 1  # no id to answer to
             return
-        deadline = None if seen is None else seen + (timeout_ms or p.DEFAULT_TIMEOUT_MS) / 1000.0
+        # timeout_ms is the time left when the broker sent it (never 0 from a
+        # broker; 0 is taken as "no bound here"). A durable message has no
+        # deadline (its timeout is a fresh one per delivery): it always runs.
+        deadline = (None if seen is None or not timeout_ms or flags & p.FLAG_DURABLE
+                    else seen + timeout_ms / 1000.0)
         status, value = self._dispatch(id_, address, method, flags, args, deadline)
         self._reply(id_, status, value, address, method)
 
@@ -388,7 +398,7 @@ class Worker:
         if problem:
             return S.BAD_REQUEST, problem
         if deadline is not None and time.monotonic() > deadline:
-            return S.DEADLINE_EXCEEDED, "timeout passed while the request waited in the worker"
+            return S.DEADLINE_EXCEEDED, "the request's timeout passed while it waited in the worker"
         name, key = p.split_address(address)
         actor_type = self.actors.get(name)
         if actor_type is None:
@@ -457,6 +467,11 @@ class Worker:
             self._watch = curve.HandshakeWatch(self._ctx, sock, self.endpoint, self._keys is not None)
             sock.connect(self.endpoint)
         except zmq.ZMQError:
+            # The watch holds a monitor socket: left open, Context.term()
+            # would wait for it forever.
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
             sock.close(linger=0)
             raise
         self._sock = sock
@@ -520,7 +535,9 @@ class Worker:
         self._destroyed = True
         instances, self._instances = self._instances, {}
         self._routes = {}
-        for address, instance in instances.items():
+        # Newest first, as the C++ worker does: an instance built later may
+        # use one built before it, never the other way round.
+        for address, instance in reversed(instances.items()):
             hook = getattr(instance, CLOSE_HOOK, None)
             if callable(hook):
                 try:
@@ -607,6 +624,48 @@ def _import(target: str) -> None:
         importlib.import_module(target)
 
 
+_LEVELS = {"error": logging.ERROR, "warn": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
+_LEVEL_NAMES = {logging.ERROR: "error", logging.WARNING: "warn", logging.INFO: "info", logging.DEBUG: "debug"}
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line, with the fields of every troupe program's
+    event log (the C++ broker and workers write the same; docs/operations.md,
+    "Logs"): ts, level, program, pid, event, msg, then the event's own."""
+
+    def __init__(self, program: str) -> None:
+        super().__init__()
+        self.program = program
+
+    def format(self, record: logging.LogRecord) -> str:
+        msg = record.getMessage()
+        if record.exc_info:
+            msg += "\n" + self.formatException(record.exc_info)
+        level = _LEVEL_NAMES.get(record.levelno, "error" if record.levelno > logging.ERROR else "debug")
+        if level == "error" and msg.startswith("error: "):
+            msg = msg[len("error: "):]
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        line = {"ts": f"{ts}.{int(record.msecs):03d}Z", "level": level, "program": self.program,
+                "pid": record.process, "event": getattr(record, "event", "worker"), "msg": msg,
+                "worker": self.program}
+        # Lone surrogates cannot be written as UTF-8: escaped, like the C++ side repairs them.
+        return json.dumps(line, ensure_ascii=True, separators=(",", ":"))
+
+
+def _int_in(lo: int, hi: int) -> Any:
+    """An argparse type: an int in lo..hi, else a usage error (exit 2), as
+    the C++ worker's flags."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is not in {lo}..{hi}")
+        return value
+    return parse
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python3 -m troupe.worker``."""
     parser = argparse.ArgumentParser(
@@ -616,22 +675,29 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="module name (importable) or path to a .py file defining @troupe.actor classes")
     parser.add_argument("--broker", default=default_endpoint(),
                         help="broker endpoint (default: $TROUPE_BROKER or tcp://127.0.0.1:5555)")
-    parser.add_argument("--credits", type=int, default=DEFAULT_CREDITS,
+    parser.add_argument("--credits", type=_int_in(1, p.MAX_CREDITS), default=DEFAULT_CREDITS,
                         help=f"requests held at once (default {DEFAULT_CREDITS})")
     parser.add_argument("--name", help="worker name for logs and stats (default python-worker-PID)")
     parser.add_argument("--actor", action="append", dest="only", metavar="NAME",
                         help="host only this actor (repeatable; default: all registered)")
-    parser.add_argument("--heartbeat-ms", type=int, default=p.HEARTBEAT_INTERVAL_MS,
+    parser.add_argument("--heartbeat-ms", type=_int_in(10, 600_000), default=p.HEARTBEAT_INTERVAL_MS,
                         help="until the broker's acknowledgement brings its own")
-    parser.add_argument("--liveness", type=int, default=p.HEARTBEAT_LIVENESS,
+    parser.add_argument("--liveness", type=_int_in(1, 100), default=p.HEARTBEAT_LIVENESS,
                         help="until the broker's acknowledgement brings its own")
-    parser.add_argument("--max-message-bytes", type=int, default=p.MAX_MESSAGE_BYTES)
+    parser.add_argument("--max-message-bytes", type=_int_in(64, 1 << 30), default=p.MAX_MESSAGE_BYTES)
     parser.add_argument("--curve-secret", help="CURVE: this worker's secret key file (default $TROUPE_CURVE_SECRET)")
     parser.add_argument("--broker-key", help="CURVE: the broker's public key file (default $TROUPE_BROKER_KEY)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    parser.add_argument("--log-level", choices=list(_LEVELS), default="info", help="least severe lines logged")
+    parser.add_argument("--log-format", choices=["text", "json"], default="text",
+                        help="text, or json: one JSON object per line (the C++ programs' fields)")
+    parser.add_argument("--version", action="version", version=f"troupe {__version__}")
     opts = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if opts.verbose else logging.INFO,
-                        format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    json_lines = JsonLines(opts.name or f"python-worker-{os.getpid()}")
+    handler.setFormatter(json_lines if opts.log_format == "json"
+                         else logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if opts.verbose else _LEVELS[opts.log_level], handlers=[handler])
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     for target in opts.modules:
@@ -655,7 +721,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("error: %s", exc)
         return 1
     status = worker.run()
-    log.info("worker %s stopped", worker.name)
+    if status == 0:  # otherwise the error said why, in one line
+        log.info("worker %s stopped", worker.name)
     return status
 
 
