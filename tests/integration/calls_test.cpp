@@ -184,6 +184,23 @@ TEST(Calls, AWorkerKilledMidChainEndsEveryAskInTheChain) {
   EXPECT_EQ(r.at("last"), "worker_lost");
 }
 
+TEST(Calls, MessagesWaitingBehindAnAwaitingInstanceDoNotStarveItsCalls) {
+  // Four credits, all held by messages for relay/r: the one running awaits
+  // patient/x on the same worker, which must still get that call.
+  cluster c;
+  c.start_worker({"--credits", "4"}, calls_worker);
+  ASSERT_TRUE(c.wait_for_workers(1));
+  auto& cl = c.client();
+  std::vector<std::future<int>> replies;
+  for (int i = 0; i < 40; ++i)
+    replies.push_back(cl.ask<int>(call_options{20s}, "relay/r", "forward", std::string("patient/x"),
+                                  std::string("quick"), std::make_tuple(i)));
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_EQ(replies[static_cast<std::size_t>(i)].wait_for(20s), std::future_status::ready);
+    EXPECT_EQ(replies[static_cast<std::size_t>(i)].get(), i + 1);
+  }
+}
+
 TEST(Calls, APlainMethodMayBlockOnAnAskAndATellGoesOneWay) {
   cluster c;
   c.start_worker({}, calls_worker);

@@ -1008,7 +1008,7 @@ TEST_F(BrokerCore, AnUnkeyedSelfCallFailsAtOnceWhenItsOnlyWorkerWaitsUpTheChain)
   EXPECT_EQ(to(take(), "w1", command::request).size(), 1u);
 }
 
-TEST_F(BrokerCore, AnUnkeyedSelfCallGoesToAnotherWorkerAndWaitsForOneIfNeeded) {
+TEST_F(BrokerCore, AnUnkeyedSelfCallGoesToAnotherWorkerEvenABusyOne) {
   ready("w1", {"relay"}, 1);
   ready("w2", {"relay"}, 1);
   take();
@@ -1020,24 +1020,39 @@ TEST_F(BrokerCore, AnUnkeyedSelfCallGoesToAnotherWorkerAndWaitsForOneIfNeeded) {
   const std::string waiting = on_w1.empty() ? "w2" : "w1";
   const std::string other = on_w1.empty() ? "w1" : "w2";
   const auto first = (on_w1.empty() ? on_w2 : on_w1)[0].request().id;
-  // The other worker is busy: the self-call waits for it...
-  request("c", 2, "relay");
-  const auto busy = to(take(), other, command::request).at(0).request().id;
-  deliver("caller", command::request, {chained_meta(3, "relay", {{"relay", first}}), "\x90"});
-  EXPECT_TRUE(take().empty());
-  EXPECT_EQ(core->queued(), 1u);
-  // ...and is not given to the waiting worker when that one frees a credit
-  // (here a reply that races with the chain: its request is done).
-  deliver("caller", command::request, {chained_meta(4, "relay", {{"relay", first}}), "\x90"});
-  EXPECT_EQ(core->queued(), 2u);
-  reply(waiting, first);
+  request("c", 2, "relay");  // the other worker's one credit is taken
+  ASSERT_EQ(to(take(), other, command::request).size(), 1u);
+  // The self-calls go to the other worker at once, never to the waiting one.
+  for (std::uint64_t id = 3; id <= 5; ++id)
+    deliver("caller", command::request, {chained_meta(id, "relay", {{"relay", first}}), "\x90"});
   all = take();
   EXPECT_TRUE(to(all, waiting, command::request).empty());
-  reply(other, busy);
-  all = take();
   const auto moved = to(all, other, command::request);
-  ASSERT_EQ(moved.size(), 1u);
+  ASSERT_EQ(moved.size(), 3u);
   EXPECT_EQ(protocol::decode_chain(moved[0].request().chain).at(0).id, first);
+  EXPECT_EQ(core->queued(), 0u);
+}
+
+TEST_F(BrokerCore, ACallFromAnAwaitingMethodIsNotHeldBackByItsWorkersCredits) {
+  // One credit, held by relay/r, which awaits a call to squares on the
+  // same worker: without passing the credits, it would wait for itself.
+  ready("w1", {"relay", "squares", "counter"}, 1);
+  take();
+  request("c", 1, "relay/r");
+  const auto caller = to(take(), "w1", command::request).at(0).request().id;
+  deliver("caller", command::request, {chained_meta(2, "squares", {{"relay/r", caller}}), "\x90"});
+  EXPECT_EQ(to(take(), "w1", command::request).size(), 1u);
+  // A chain whose caller is not in flight here proves nothing: it waits.
+  deliver("caller", command::request, {chained_meta(3, "squares", {{"relay/r", caller + 1}}), "\x90"});
+  EXPECT_TRUE(to(take(), "w1", command::request).empty());
+  // Keyed: it passes the credits, but not a request of its own key queued before it.
+  deliver("caller", command::request, {chained_meta(4, "counter/b", {{"relay/r", caller}}), "\x90"});
+  EXPECT_EQ(to(take(), "w1", command::request).size(), 1u);
+  request("c", 5, "counter/z");
+  EXPECT_TRUE(to(take(), "w1", command::request).empty());
+  deliver("caller", command::request, {chained_meta(6, "counter/z", {{"relay/r", caller}}), "\x90"});
+  EXPECT_TRUE(to(take(), "w1", command::request).empty());
+  EXPECT_EQ(core->queued(), 3u);
 }
 
 TEST_F(BrokerCore, MalformedChainsAreBadRequests) {

@@ -25,8 +25,15 @@ std::uint64_t worker_tag(std::uint32_t wi, std::uint32_t generation) {
 }  // namespace
 
 bool broker_core::screen_chain(std::string_view client, const protocol::request_meta& meta,
-                               const protocol::address_parts& parts, std::vector<std::uint64_t>& avoid) {
+                               const protocol::address_parts& parts, std::vector<std::uint64_t>& avoid,
+                               bool& called) {
   const auto links = protocol::decode_chain(meta.chain);
+  // Its caller is the last link: when that is a request in flight here,
+  // someone really waits for this one (routing.cpp lets it past credits).
+  if (!links.empty()) {
+    const auto* caller = requests_.find(links.back().id);
+    called = caller && caller->state == request_state::in_flight && caller->address() == links.back().address;
+  }
   const bool tell = meta.is_tell() && !meta.is_durable();
   auto cycle = [&](std::string message) {
     if (tell) {
@@ -65,6 +72,16 @@ bool broker_core::screen_chain(std::string_view client, const protocol::request_
   return cycle("call cycle: " + protocol::describe_chain(links, meta.address) +
                " (every worker process hosting '" + std::string(parts.name) +
                "' is waiting up this chain; start more of them to call it from itself)");
+}
+
+// Whether a request for `key` waits in worker `w`'s keyed queue: a call
+// from a method may pass the queue only when it overtakes nothing of its key.
+bool broker_core::queued_for_key(const worker_entry& w, std::string_view key) const {
+  for (const auto id : w.keyed_queue) {
+    const auto* r = requests_.find(id);
+    if (r && r->key() == key) return true;
+  }
+  return false;
 }
 
 bool broker_core::avoids(const request& r, std::uint32_t wi) const {

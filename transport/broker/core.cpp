@@ -189,13 +189,15 @@ void broker_core::on_request(const peer& from, zmq::message_t& meta_frame, zmq::
                           now);
 
   std::vector<std::uint64_t> avoid;
-  if (!meta->chain.empty() && !screen_chain(client, *meta, *parts, avoid)) return;  // calls.cpp
+  bool called = false;
+  if (!meta->chain.empty() && !screen_chain(client, *meta, *parts, avoid, called)) return;  // calls.cpp
   if (meta->is_durable()) return on_durable_request(from, *meta, *parts, meta_frame, args, now);
   const auto it = actors_.find(parts->name);
   if (it == actors_.end())
     return refuse(status::unknown_actor, "no worker hosts actor '" + std::string(parts->name) + "'");
   const auto ri = new_request(client, *meta, *parts, *it->second, meta_frame, args, now);
   requests_[ri].avoid = std::move(avoid);
+  requests_[ri].called = called;
   accept_request(ri, *parts, now);
 }
 
@@ -243,6 +245,7 @@ std::uint32_t broker_core::new_request(std::string_view client, const protocol::
           : static_cast<std::uint32_t>(meta.chain.data() - static_cast<const char*>(meta_frame.data()));
   r.chain_size = static_cast<std::uint32_t>(meta.chain.size());
   r.avoid.clear();
+  r.called = false;
   r.meta = std::move(meta_frame);
   r.args = std::move(args);
   r.parked = false;

@@ -244,6 +244,11 @@ class broker_core {
     // instance of its name waits up its chain and so must not get it
     // (calls.cpp). Usually empty.
     std::vector<std::uint64_t> avoid;
+    // Made from inside a method whose request is in flight: its caller
+    // waits for it, so it is never held back by its worker's credits
+    // (calls.cpp), or an awaiting instance's queued messages, which hold
+    // those credits, could starve it.
+    bool called = false;
 
     std::string_view text(std::uint16_t at, std::uint16_t size) const {
       return {static_cast<const char*>(meta.data()) + at, size};
@@ -272,7 +277,8 @@ class broker_core {
   // Refuses (returns false after answering call_cycle) a request that would
   // wait on an instance already waiting up its own chain; fills `avoid`.
   bool screen_chain(std::string_view client, const protocol::request_meta& meta,
-                    const protocol::address_parts& parts, std::vector<std::uint64_t>& avoid);
+                    const protocol::address_parts& parts, std::vector<std::uint64_t>& avoid, bool& called);
+  bool queued_for_key(const worker_entry& w, std::string_view key) const;
   bool avoids(const request& r, std::uint32_t wi) const;
 
   // ---- routing.cpp ----

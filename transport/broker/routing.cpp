@@ -100,8 +100,13 @@ bool broker_core::route(std::uint32_t ri, time_point now) {
   const auto key = r.key();
   uncount_placement(ri);  // routed again: it counts where it goes now
   if (key.empty()) {
-    if (a.queue.empty()) {  // nothing waits before it: it may go at once
-      const auto wi = pick_worker(a, true, r.avoid.empty() ? nullptr : &r);
+    // Nothing waits before it, it may go at once. A call from a method
+    // goes at once to a worker with no credit free too: the credits may be
+    // held by messages that wait behind its own caller (calls.cpp).
+    if (a.queue.empty() || r.called) {
+      const auto* avoiding = r.avoid.empty() ? nullptr : &r;
+      auto wi = pick_worker(a, true, avoiding);
+      if (wi == no_worker && r.called) wi = pick_worker(a, false, avoiding);
       if (wi != no_worker) {
         dispatch(ri, wi, now);
         return true;
@@ -122,7 +127,7 @@ bool broker_core::route(std::uint32_t ri, time_point now) {
   count_on_placement(ri, *placed);
   const auto wi = placed->worker;
   auto& w = workers_[wi];
-  if (w.keyed_queue.empty() && w.has_credit()) {
+  if ((w.keyed_queue.empty() && w.has_credit()) || (r.called && !w.draining && !queued_for_key(w, key))) {
     dispatch(ri, wi, now);
     return true;
   }
