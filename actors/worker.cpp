@@ -308,6 +308,10 @@ class worker_runtime {
     registered_ = true;
     registered_once_ = true;
     stale_ = false;  // what follows is the new registration's
+    // Messages waiting behind an awaiting instance came from the previous
+    // registration: like those still on the socket then, they are not run
+    // (their broker is gone or has forgotten us; a durable one comes again).
+    parked_.clear();
     log_line(opt_, std::string(ever_registered_ ? "registered again" : "registered") +
                        " with the broker at " + opt_.broker + ": serving " +
                        std::to_string(types_.types().size()) + " actor type(s) with " +
