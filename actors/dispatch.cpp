@@ -39,6 +39,24 @@ class watch_scope {
   call_watch* watch_;
 };
 
+// What an exception from user code is answered: a troupe::error (an ask
+// that failed and was not caught) keeps its code, so a caller sees the
+// callee's error; bad_args_error is bad_args; anything else actor_error.
+protocol::status outcome_of(std::exception_ptr e, troupe::value_buffer& out) {
+  using protocol::status;
+  try {
+    std::rethrow_exception(e);
+  } catch (const bad_args_error& err) {
+    return fail(out, status::bad_args, err.what());
+  } catch (const error& err) {
+    return fail(out, err.code(), err.message());
+  } catch (const std::exception& err) {
+    return fail(out, status::actor_error, err.what());
+  } catch (...) {
+    return fail(out, status::actor_error, "the method threw a non-standard exception");
+  }
+}
+
 }  // namespace
 
 dispatcher::dispatcher(const registry& types, protocol::limits limits) : types_(types), limits_(limits) {}
@@ -46,7 +64,8 @@ dispatcher::dispatcher(const registry& types, protocol::limits limits) : types_(
 dispatcher::~dispatcher() { destroy_all(); }
 
 protocol::status dispatcher::handle(std::string_view address, std::string_view method, const void* args,
-                                    std::size_t args_size, troupe::value_buffer& out) {
+                                    std::size_t args_size, troupe::value_buffer& out,
+                                    const message_info* message, detail::started_task* started) {
   using protocol::status;
   out.clear();
   const auto parts = protocol::split_address(address);
@@ -86,20 +105,72 @@ protocol::status dispatcher::handle(std::string_view address, std::string_view m
   } else if (passivation_ && !parts->key.empty()) {
     passivation_->touch(**live);
   }
+  auto& ctx = (*live)->context->ctx;
+  if (message) {
+    ctx.begin_message(message->request_id, message->chain, message->deadline);
+  } else {
+    ctx.begin_message(0, {}, std::chrono::steady_clock::time_point::max());
+  }
 
+  if (m->start) {
+    detail::started_task task;
+    try {
+      task = m->start(**live, decoded);
+    } catch (...) {
+      return outcome_of(std::current_exception(), out);  // its arguments did not convert: it never ran
+    }
+    (*live)->awaiting = true;
+    if (started) {
+      *started = task;
+      return status::ok;
+    }
+    // Not in a worker: run it here. Its asks fail at once, so it ends
+    // without suspending, unless it awaits something else.
+    task.handle.resume();
+    if (!task.handle.done()) {
+      (*live)->awaiting = false;
+      task.handle.destroy();
+      return fail(out, status::actor_error, "a troupe::task method suspended outside a worker");
+    }
+    return finish(address, task, out);
+  }
   try {
     m->call(**live, decoded, out);
     if (out.size() > limits_.max_message_bytes)
       return fail(out, status::actor_error,
                   "the result is over the size limit (" + std::to_string(out.size()) + " bytes)");
     return status::ok;
-  } catch (const bad_args_error& e) {
-    return fail(out, status::bad_args, e.what());
-  } catch (const std::exception& e) {
-    return fail(out, status::actor_error, e.what());
   } catch (...) {
-    return fail(out, status::actor_error, "the method threw a non-standard exception");
+    return outcome_of(std::current_exception(), out);
   }
+}
+
+protocol::status dispatcher::finish(std::string_view address, detail::started_task& started,
+                                    troupe::value_buffer& out) {
+  out.clear();
+  if (auto* live = instances_.find(address)) (*live)->awaiting = false;
+  auto code = protocol::status::ok;
+  if (started.promise->error) {
+    code = outcome_of(started.promise->error, out);
+  } else {
+    try {
+      msgpack::packer<troupe::value_buffer> pk(out);
+      started.promise->pack_result(pk);
+      if (out.size() > limits_.max_message_bytes)
+        code = fail(out, protocol::status::actor_error,
+                    "the result is over the size limit (" + std::to_string(out.size()) + " bytes)");
+    } catch (const std::exception& e) {
+      code = fail(out, protocol::status::actor_error, e.what());
+    }
+  }
+  started.handle.destroy();
+  started = {};
+  return code;
+}
+
+bool dispatcher::awaiting(std::string_view address) const noexcept {
+  auto* live = const_cast<flat_string_map<live_instance>&>(instances_).find(address);
+  return live && (*live)->awaiting;
 }
 
 // Builds the instance for `address` (making room under the cap first).
@@ -109,9 +180,17 @@ dispatcher::live_instance* dispatcher::activate(const detail::actor_type_info& t
                                                 protocol::status& code) {
   const bool passivated = passivation_ && !parts.key.empty();
   if (passivated) passivation_->make_room(*this);
-  const context ctx(address, parts.name, parts.key);
+  // The context lives as long as the instance, so the instance may keep it
+  // to make calls; its views point into its own copy of the address.
+  auto holder = std::make_unique<detail::instance_context>();
+  holder->address.assign(address);
+  const std::string_view own = holder->address;
+  holder->ctx = context(own, own.substr(0, parts.name.size()),
+                        parts.key.empty() ? std::string_view() : own.substr(parts.name.size() + 1));
+  holder->ctx.attach(site_);
   try {
-    live_instance fresh = type.construct(ctx);
+    live_instance fresh = type.construct(holder->ctx);
+    fresh->context = std::move(holder);
     fresh->type = &type;
     fresh->order = constructed_++;
     auto* live = &instances_.insert(address, std::move(fresh));
@@ -162,7 +241,7 @@ std::vector<std::string> dispatcher::keyed_addresses() const {
 
 bool dispatcher::drop(std::string_view address) {
   auto* live = instances_.find(address);
-  if (!live) return false;
+  if (!live || (*live)->awaiting) return false;  // never under a suspended coroutine
   if (passivation_ && !(*live)->address.empty()) {
     passivation_->drop(*this, **live);  // unlinks it from the passivation lists too
     return true;
@@ -190,6 +269,50 @@ void dispatcher::destroy_all() {
   }
   instances_.clear();
   if (passivation_) passivation_->forget_all();
+}
+
+// ---- calls from inside methods (troupe/calls.hpp) ----
+
+void context::send_tell(std::string_view address, std::string_view method, std::string args) const {
+  if (site_) site_->tell(address, method, std::move(args));
+}
+
+std::shared_ptr<detail::reply_state> context::send_ask(std::string_view address, std::string_view method,
+                                                       std::string args) const {
+  auto state = std::make_shared<detail::reply_state>();
+  state->site = site_;
+  auto refuse = [&](protocol::status code, std::string_view message) {
+    raw_reply r;
+    r.code = code;
+    std::string text;
+    protocol::encode_str(text, message);
+    r.value = std::move(text);
+    state->complete(std::move(r));
+    return state;
+  };
+  if (!site_)
+    return refuse(protocol::status::bad_request, "calls from a method need a worker process to send them");
+  // At most the time the message being handled has left: a call made for
+  // a caller that has given up is not worth making.
+  call_options opts;
+  if (deadline_ != std::chrono::steady_clock::time_point::max()) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+      return refuse(protocol::status::deadline_exceeded,
+                    "the message " + std::string(address_) + " is handling has no time left for a call");
+    opts.timeout = left;
+  }
+  // The chain: the instances waiting up it, then this one.
+  auto links = protocol::decode_chain(chain_);
+  if (links.size() >= protocol::max_chain_length)
+    return refuse(protocol::status::bad_request, "the call chain would be longer than " +
+                                                     std::to_string(protocol::max_chain_length) + " calls");
+  links.push_back({address_, request_});
+  protocol::encode_chain(opts.chain, links);
+  site_->ask(address, method, std::move(args), opts,
+             [state](raw_reply&& reply) { state->complete(std::move(reply)); });
+  return state;
 }
 
 }  // namespace troupe

@@ -84,7 +84,9 @@ void dispatcher::passivation::unlink(instance_base& inst) {
 
 void dispatcher::passivation::make_room(dispatcher& d) {
   if (settings.max_instances == 0) return;
-  while (live >= settings.max_instances && all.head) destroy(d, *all.head, false);
+  // One awaiting an ask (a troupe::task method) is not destroyed under its
+  // coroutine; the cap waits for it.
+  while (live >= settings.max_instances && all.head && !all.head->awaiting) destroy(d, *all.head, false);
 }
 
 std::size_t dispatcher::passivation::expire(dispatcher& d, clock::time_point now) {
@@ -94,7 +96,8 @@ std::size_t dispatcher::passivation::expire(dispatcher& d, clock::time_point now
   for (std::size_t t = 0; t < by_type.size(); ++t) {
     const auto timeout_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(timeouts[t]).count();
     if (timeout_ns <= 0) continue;
-    while (by_type[t].head && now_ns - by_type[t].head->last_used_ns >= timeout_ns) {
+    while (by_type[t].head && !by_type[t].head->awaiting &&
+           now_ns - by_type[t].head->last_used_ns >= timeout_ns) {
       destroy(d, *by_type[t].head, true);
       ++n;
     }

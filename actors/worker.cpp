@@ -25,8 +25,10 @@
 #include <optional>
 #include <random>
 #include <thread>
+#include <unordered_map>
 #include <zmq.hpp>
 
+#include "caller.hpp"
 #include "limit_flags.hpp"
 #include "registration.hpp"
 #include "troupe/dispatch.hpp"
@@ -68,8 +70,9 @@ std::string new_routing_id() {
 class worker_runtime {
  public:
   worker_runtime(const worker_options& opt, const registry& types, call_page* page)
-      : opt_(opt), types_(types), handler_(types, opt.limits), bounds_(opt, page) {
+      : opt_(opt), types_(types), handler_(types, opt.limits), bounds_(opt, page), calls_out_(opt) {
     bounds_.attach(handler_);
+    handler_.set_call_site(&calls_out_);
   }
 
   int run() {
@@ -104,6 +107,7 @@ class worker_runtime {
     }
     std::thread heartbeats([this] { heartbeat_loop(); });
     serve();
+    end_suspended();
     handler_.destroy_all();
     stop_heartbeats_ = true;
     heartbeats.join();
@@ -157,18 +161,110 @@ class worker_runtime {
     // A keyed message may build an instance: claimed in a later READY.
     if (meta->address.find('/') != std::string_view::npos && !handler_.has_instance(meta->address))
       held_.add(meta->address);
-    bounds_.before_request(meta->id, meta->timeout_ms);
+    // Its instance awaits an ask (a troupe::task method): it is
+    // non-reentrant, so this message waits here, in order, until that
+    // method has returned. Its time runs from now.
+    if (handler_.awaiting(meta->address)) {
+      auto& q = parked_[std::string(meta->address)];
+      q.push_back({std::move(frames_[1]), std::move(frames_[2]), seen_.value_or(clock::now())});
+      return;
+    }
+    run_request(*meta, frames_[2], seen_.value_or(clock::now()));
+  }
+
+  // Runs one request: a plain method to its end, a coroutine method up to
+  // its first suspension (the reply goes when it ends: finish_calls).
+  void run_request(const protocol::request_meta& meta, const zmq::message_t& args,
+                   clock::time_point arrived) {
+    // The broker alone keeps time: a request whose timeout passed while it
+    // waited here still runs (we cannot tell how long it waited), and the
+    // broker drops its late reply.
+    bounds_.before_request(meta.id, meta.timeout_ms);
+    const message_info info{
+        meta.id, meta.chain,
+        arrived + std::chrono::milliseconds(std::min<std::uint64_t>(meta.timeout_ms, 86'400'000))};
+    detail::started_task started;
     protocol::status code;
     {
       // While user code runs, the heartbeat thread may take what arrives
       // off the work socket (take_waiting).
       const socket_lent lent(work_mu_);
-      code = handler_.handle(meta->address, meta->method, frames_[2].data(), frames_[2].size(), value_);
+      code = handler_.handle(meta.address, meta.method, args.data(), args.size(), value_, &info, &started);
     }
-    protocol::encode_reply_meta(meta_buf_, meta->id, protocol::to_string(code));
-    wire::send(work_, command::reply, meta_buf_, zmq::buffer(value_.data(), value_.size()));
+    if (!started.handle) {
+      reply(meta.id, code);
+      bounds_.after_request();
+      maybe_recycle();
+      return;
+    }
+    const auto id = meta.id;
+    suspended_.emplace(id, suspended_call{std::string(meta.address), started});
+    started.promise->on_done = [this, id] { finished_.push_back(id); };
+    bounds_.begin(std::chrono::milliseconds(0));  // user code again, up to its first suspension
+    {
+      const socket_lent lent(work_mu_);
+      started.handle.resume();
+    }
+    bounds_.end();
     bounds_.after_request();
-    maybe_recycle();
+    finish_calls();
+  }
+
+  void reply(std::uint64_t id, protocol::status code) {
+    protocol::encode_reply_meta(meta_buf_, id, protocol::to_string(code));
+    wire::send(work_, command::reply, meta_buf_, zmq::buffer(value_.data(), value_.size()));
+  }
+
+  // Coroutine methods that ended: their replies go, and the messages that
+  // waited for their instances run, in order.
+  void finish_calls() {
+    while (!finished_.empty()) {
+      const auto id = finished_.front();
+      finished_.pop_front();
+      auto it = suspended_.find(id);
+      if (it == suspended_.end()) continue;
+      const std::string address = std::move(it->second.address);
+      auto started = it->second.started;
+      suspended_.erase(it);
+      reply(id, handler_.finish(address, started, value_));
+      maybe_recycle();
+      run_parked(address);
+    }
+  }
+
+  void run_parked(const std::string& address) {
+    auto it = parked_.find(address);
+    while (it != parked_.end() && !it->second.empty() && !handler_.awaiting(address)) {
+      auto p = std::move(it->second.front());
+      it->second.pop_front();
+      if (auto meta = protocol::decode_request_meta(p.meta.data(), p.meta.size()))
+        run_request(*meta, p.args, p.arrived);
+      it = parked_.find(address);  // running it may have parked more
+    }
+    if (it != parked_.end() && it->second.empty()) parked_.erase(it);
+  }
+
+  // Replies to asks made from methods came: their coroutines go on.
+  void resume_ready() {
+    for (auto h : calls_out_.take()) {
+      bounds_.begin(std::chrono::milliseconds(0));  // user code runs: watched for the worker's time limit
+      {
+        const socket_lent lent(work_mu_);
+        h.resume();
+      }
+      bounds_.end();
+    }
+    finish_calls();
+  }
+
+  // Before the instances go: every ask still out ends (deadline_exceeded),
+  // so every suspended method ends and replies.
+  void end_suspended() {
+    if (suspended_.empty()) return;
+    calls_out_.close();
+    for (int round = 0; round < 1000 && !suspended_.empty(); ++round) resume_ready();
+    for (auto& [id, call] : suspended_) call.started.handle.destroy();  // stuck on something else: dropped
+    suspended_.clear();
   }
 
   // A request's timeout_ms is the time left when the broker sent it. One
@@ -294,6 +390,10 @@ class worker_runtime {
     if (registered_) return;
     registered_ = true;
     registered_once_ = true;
+    // Messages waiting behind an awaiting instance came from the previous
+    // registration: like those still on the socket then, they are not run
+    // (their broker is gone or has forgotten us; a durable one comes again).
+    parked_.clear();
     log_line(opt_, std::string(ever_registered_ ? "registered again" : "registered") +
                        " with the broker at " + opt_.broker + ": serving " +
                        std::to_string(types_.types().size()) + " actor type(s) with " +
@@ -336,15 +436,22 @@ class worker_runtime {
   }
 
   void serve() {
-    while (phase_ != phase::done) {
+    // After the broker's last word, methods still awaiting an ask finish
+    // and reply, within the stop timeout.
+    clock::time_point stop_by = clock::time_point::max();
+    while (phase_ != phase::done || (!suspended_.empty() && clock::now() < stop_by)) {
+      if (phase_ == phase::done && stop_by == clock::time_point::max())
+        stop_by = clock::now() + opt_.stop_timeout;
       zmq::pollitem_t items[] = {
           {work_.handle(), 0, ZMQ_POLLIN, 0},
           {nullptr, signal_fd_, ZMQ_POLLIN, 0},
+          {nullptr, calls_out_.fd(), ZMQ_POLLIN, 0},
       };
       // Wake now and then to see what the heartbeat thread asked for; at
       // once while messages taken off the socket wait.
-      zmq::poll(items, 2, std::chrono::milliseconds(backlog_.empty() ? 100 : 0));
+      zmq::poll(items, 3, std::chrono::milliseconds(backlog_.empty() ? 100 : 0));
       if (items[1].revents & ZMQ_POLLIN) on_signal();
+      if (items[2].revents & ZMQ_POLLIN) resume_ready();
       for (int i = 0; i < 1024 && phase_ != phase::done && handle_one(); ++i) {
       }
       bounds_.passivate(handler_, clock::now(),
@@ -523,6 +630,22 @@ class worker_runtime {
   std::optional<clock::time_point> seen_;
   troupe::value_buffer value_;
   std::string meta_buf_;
+
+  // Calls from methods (caller.hpp): coroutine methods suspended on them,
+  // by the broker's request id; those that ended, to reply to; messages
+  // waiting for their awaiting instances, by address.
+  struct suspended_call {
+    std::string address;
+    detail::started_task started;
+  };
+  struct parked_request {
+    zmq::message_t meta, args;
+    clock::time_point arrived;
+  };
+  caller calls_out_;
+  std::unordered_map<std::uint64_t, suspended_call> suspended_;
+  std::deque<std::uint64_t> finished_;
+  std::unordered_map<std::string, std::deque<parked_request>> parked_;
 
   // Registration, as the main thread sees it.
   bool registered_ = false;         // the broker acknowledged our last READY

@@ -361,20 +361,22 @@ void client::ask_raw(std::string_view address, std::string_view method, std::str
 
 void client::ask_raw(std::string_view address, std::string_view method, std::string args,
                      const call_options& opts, callback done) {
-  if (!opts.durable) return ask_raw(address, method, std::move(args), opts.timeout, std::move(done));
+  if (!opts.durable && opts.chain.empty())
+    return ask_raw(address, method, std::move(args), opts.timeout, std::move(done));
   const auto timeout = opts.timeout.count() > 0 ? opts.timeout : options_.timeout;
   impl::outgoing o;
   o.id = impl_->next_id.fetch_add(1, std::memory_order_relaxed);
-  const std::string mid = opts.id.empty() ? impl_->new_message_id() : opts.id;
-  protocol::request_meta meta{o.id, address, method, protocol::flag_durable,
+  const std::string mid = !opts.durable || !opts.id.empty() ? opts.id : impl_->new_message_id();
+  protocol::request_meta meta{o.id, address, method, opts.durable ? protocol::flag_durable : 0,
                               static_cast<std::uint64_t>(timeout.count())};
-  meta.has_durable = true;
+  meta.has_durable = opts.durable;
   meta.message_id = mid;
+  meta.chain = opts.chain;
   protocol::encode_request_meta(o.meta, meta);
   o.args = std::move(args);
   o.done = std::move(done);
   o.deadline = clock::now() + timeout + local_grace;
-  o.durable = true;
+  o.durable = opts.durable;
   impl_->submit(std::move(o));
 }
 

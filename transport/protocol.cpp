@@ -11,9 +11,9 @@ namespace troupe::protocol {
 namespace {
 
 constexpr std::array<std::string_view, status_count> status_names = {
-    "ok",         "unknown_actor",     "unknown_method", "bad_args",    "actor_error",
-    "overloaded", "deadline_exceeded", "worker_lost",    "bad_request", "time_limit_exceeded",
-    "store_unavailable",
+    "ok",          "unknown_actor",       "unknown_method",    "bad_args",
+    "actor_error", "overloaded",          "deadline_exceeded", "worker_lost",
+    "bad_request", "time_limit_exceeded", "store_unavailable", "call_cycle",
 };
 
 // Appends msgpack output to a std::string whose capacity the caller reuses.
@@ -137,14 +137,22 @@ std::optional<request_meta> decode_request_meta(const void* data, std::size_t si
   wire_reader r(data, size);
   request_meta m;
   auto n = r.array_header();
-  if (!n || (*n != 5 && *n != 6)) return std::nullopt;
+  if (!n || *n < 5 || *n > 7) return std::nullopt;
   auto id = r.uint();
   auto address = r.str();
   auto method = r.str();
   auto flags = r.uint();
   auto timeout = r.uint();
   if (!id || !address || !method || !flags || !timeout) return std::nullopt;
-  if (*n == 6 && !decode_durable_meta(r, m)) return std::nullopt;  // protocol_durable.cpp
+  // The 6th element is the durable map; with a chain after it, nil when
+  // the request is not durable.
+  if (*n >= 6 && !(*n == 7 && r.nil()) && !decode_durable_meta(r, m))
+    return std::nullopt;  // protocol_durable.cpp
+  if (*n == 7) {
+    const auto* at = r.position();
+    if (!check_chain(r)) return std::nullopt;
+    m.chain = {reinterpret_cast<const char*>(at), static_cast<std::size_t>(r.position() - at)};
+  }
   if (!r.at_end()) return std::nullopt;
   m.id = *id;
   m.address = *address;
@@ -313,7 +321,7 @@ void encode_request_meta(std::string& out, const request_meta& meta) {
   out.clear();
   string_sink sink{out};
   msgpack::packer<string_sink> pk(sink);
-  pk.pack_array(meta.has_durable ? 6 : 5);
+  pk.pack_array(!meta.chain.empty() ? 7 : meta.has_durable ? 6 : 5);
   pk.pack_uint64(meta.id);
   pk.pack_str(static_cast<std::uint32_t>(meta.address.size()));
   pk.pack_str_body(meta.address.data(), static_cast<std::uint32_t>(meta.address.size()));
@@ -321,7 +329,12 @@ void encode_request_meta(std::string& out, const request_meta& meta) {
   pk.pack_str_body(meta.method.data(), static_cast<std::uint32_t>(meta.method.size()));
   pk.pack_uint64(meta.flags);
   pk.pack_uint64(meta.timeout_ms);
-  if (meta.has_durable) encode_durable_meta(out, meta);  // protocol_durable.cpp
+  if (meta.has_durable) {
+    encode_durable_meta(out, meta);  // protocol_durable.cpp
+  } else if (!meta.chain.empty()) {
+    pk.pack_nil();
+  }
+  out.append(meta.chain);  // already encoded (encode_chain), or forwarded as it came
 }
 
 void encode_reply_meta(std::string& out, std::uint64_t id, std::string_view status_text) {

@@ -23,4 +23,9 @@ std::string decode_ready_retry(wire_reader& r, ready_info& info);
 // Appends `keys` and `retry` (each only when not empty) to an encoded READY map.
 void encode_ready_durable(std::string& out, const ready_info& info);
 
+// REQUEST meta's 7th element, the call chain (protocol_chain.cpp): an array
+// of 1..max_chain_length links [address: str, id: uint], each address a
+// valid name or name/key other than $broker. Returns false when malformed.
+bool check_chain(wire_reader& r);
+
 }  // namespace troupe::protocol

@@ -26,6 +26,13 @@ class wire_reader {
   // Skips one value of any type, nested at most `depth` levels.
   bool skip(int depth = 8);
   bool at_end() const { return pos_ == end_; }
+  // Consumes a nil if one is next; false (consuming nothing) otherwise.
+  bool nil() {
+    if (pos_ == end_ || *pos_ != 0xc0) return false;
+    ++pos_;
+    return true;
+  }
+  const unsigned char* position() const { return pos_; }
 
  private:
   bool take(std::size_t n, const unsigned char*& out);

@@ -12,7 +12,8 @@
 // - every tracked ask gets at most one REPLY, a tell none;
 // - a worker only gets REQUESTs for names its latest READY listed, none
 //   after it said DISCONNECT, and never more than its credits at once
-//   (REQUESTs sent to it minus its REPLYs the broker accepted); the
+//   (REQUESTs sent to it minus its REPLYs the broker accepted; calls from
+//   awaiting methods, which carry a call chain, may pass them); the
 //   broker's `$broker workers` agrees with that count;
 // - a keyed address stays on its worker while that worker lives and hosts
 //   the name (issue 16, finding 2);
@@ -368,7 +369,9 @@ class harness {
     FUZZ_CHECK(hosts.contains(parts->name),
                "a REQUEST for '" + std::string(meta->address) + "' to " + to + ", which does not host it");
     FUZZ_CHECK(!draining, "a REQUEST to a worker that said DISCONNECT");
-    FUZZ_CHECK(w.held.size() < credits, "a REQUEST beyond the worker's credits");
+    // A call from an awaiting method (it carries a chain) may pass the
+    // credits (docs/protocol.md, "Call chains"); nothing else may.
+    FUZZ_CHECK(!meta->chain.empty() || w.held.size() < credits, "a REQUEST beyond the worker's credits");
     FUZZ_CHECK(meta->timeout_ms >= 1 && meta->id != 0 && (meta->flags & ~troupe::protocol::flag_tell) == 0);
     FUZZ_CHECK(!w.held.contains(meta->id), "a broker id reused while held");
     held_request h;

@@ -205,7 +205,7 @@ TEST(Security, AWorkerKeyOutsideItsNamePolicyCannotRegisterThatName) {
   temp_dir policy_dir;
   const auto policy = (policy_dir.path() / "policy").string();
   std::ofstream(policy) << "# the examples pool and a greeter pool\n"
-                           "worker worker  squares counter echo vectorize session report\n"
+                           "worker worker  squares counter echo vectorize session report relay\n"
                            "worker greeter squares\n"
                            "client client  squares\n"
                            "client admin   *\n";

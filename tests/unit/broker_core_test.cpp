@@ -977,5 +977,135 @@ TEST_F(BrokerCoreRoles, WithCurveOffEveryPeerHasEveryRole) {
   EXPECT_EQ(refused(), 0u);
 }
 
+// ---- call chains: requests made from inside methods (calls.cpp) -------------
+
+// A REQUEST from a method's caller socket: `links` are the instances waiting
+// up its chain, with the broker ids of the requests they run.
+std::string chained_meta(std::uint64_t id, std::string_view address,
+                         const std::vector<protocol::chain_link>& links, std::uint64_t flags = 0) {
+  std::string chain, meta;
+  protocol::encode_chain(chain, links);
+  protocol::request_meta m{id, address, "m", flags, 0};
+  m.chain = chain;
+  protocol::encode_request_meta(meta, m);
+  return meta;
+}
+
+TEST_F(BrokerCore, AKeyedRequestWhoseTargetWaitsUpItsChainFailsAtOnceNamingTheChain) {
+  ready("w1", {"counter", "ledger"});
+  request("c", 1, "counter/a");
+  const auto first = to(take(), "w1", command::request).at(0).request().id;
+  // counter/a asks ledger/b: forwarded with its chain, byte for byte.
+  const auto ask_ledger = chained_meta(2, "ledger/b", {{"counter/a", first}});
+  deliver("caller", command::request, {ask_ledger, "\x90"});
+  const auto to_ledger = to(take(), "w1", command::request);
+  ASSERT_EQ(to_ledger.size(), 1u);
+  const auto forwarded = to_ledger[0].request();
+  const auto links = protocol::decode_chain(forwarded.chain);
+  ASSERT_EQ(links.size(), 1u);
+  EXPECT_EQ(links[0].address, "counter/a");
+  EXPECT_EQ(links[0].id, first);
+  // ledger/b asks counter/a: counter/a waits for ledger/b, which would wait for it.
+  deliver("caller", command::request,
+          {chained_meta(3, "counter/a", {{"counter/a", first}, {"ledger/b", forwarded.id}}), "\x90"});
+  const auto r = only_reply("caller");
+  EXPECT_EQ(r.reply_id(), 3u);
+  EXPECT_EQ(r.reply_status(), "call_cycle");
+  EXPECT_EQ(r.text().rfind("call cycle: counter/a -> ledger/b -> counter/a (", 0), 0u) << r.text();
+  // Another key of the same name is no cycle; a tell that would loop is dropped unanswered.
+  deliver("caller", command::request, {chained_meta(4, "counter/z", {{"counter/a", first}}), "\x90"});
+  EXPECT_EQ(to(take(), "w1", command::request).size(), 1u);
+  deliver("caller", command::request,
+          {chained_meta(5, "counter/a", {{"counter/a", first}}, protocol::flag_tell), "\x90"});
+  EXPECT_TRUE(take().empty());
+  EXPECT_EQ(core->counters().dropped, 1u);
+}
+
+TEST_F(BrokerCore, AnUnkeyedSelfCallFailsAtOnceWhenItsOnlyWorkerWaitsUpTheChain) {
+  ready("w1", {"relay"});
+  request("c", 1, "relay");
+  const auto first = to(take(), "w1", command::request).at(0).request().id;
+  deliver("caller", command::request, {chained_meta(2, "relay", {{"relay", first}}), "\x90"});
+  const auto r = only_reply("caller");
+  EXPECT_EQ(r.reply_status(), "call_cycle");
+  EXPECT_EQ(r.text().rfind("call cycle: relay -> relay (every worker process hosting 'relay'", 0), 0u)
+      << r.text();
+  EXPECT_EQ(core->in_flight(), 1u);
+  EXPECT_EQ(core->queued(), 0u);
+  // A link whose request has ended holds no worker: nothing waits on it.
+  reply("w1", first);
+  take();
+  deliver("caller", command::request, {chained_meta(3, "relay", {{"relay", first}}), "\x90"});
+  EXPECT_EQ(to(take(), "w1", command::request).size(), 1u);
+}
+
+TEST_F(BrokerCore, AnUnkeyedSelfCallGoesToAnotherWorkerEvenABusyOne) {
+  ready("w1", {"relay"}, 1);
+  ready("w2", {"relay"}, 1);
+  take();
+  request("c", 1, "relay");
+  auto all = take();
+  const auto on_w1 = to(all, "w1", command::request);
+  const auto on_w2 = to(all, "w2", command::request);
+  ASSERT_EQ(on_w1.size() + on_w2.size(), 1u);
+  const std::string waiting = on_w1.empty() ? "w2" : "w1";
+  const std::string other = on_w1.empty() ? "w1" : "w2";
+  const auto first = (on_w1.empty() ? on_w2 : on_w1)[0].request().id;
+  request("c", 2, "relay");  // the other worker's one credit is taken
+  ASSERT_EQ(to(take(), other, command::request).size(), 1u);
+  // The self-calls go to the other worker at once, never to the waiting one.
+  for (std::uint64_t id = 3; id <= 5; ++id)
+    deliver("caller", command::request, {chained_meta(id, "relay", {{"relay", first}}), "\x90"});
+  all = take();
+  EXPECT_TRUE(to(all, waiting, command::request).empty());
+  const auto moved = to(all, other, command::request);
+  ASSERT_EQ(moved.size(), 3u);
+  EXPECT_EQ(protocol::decode_chain(moved[0].request().chain).at(0).id, first);
+  EXPECT_EQ(core->queued(), 0u);
+}
+
+TEST_F(BrokerCore, ACallFromAnAwaitingMethodIsNotHeldBackByItsWorkersCredits) {
+  // One credit, held by relay/r, which awaits a call to squares on the
+  // same worker: without passing the credits, it would wait for itself.
+  ready("w1", {"relay", "squares", "counter"}, 1);
+  take();
+  request("c", 1, "relay/r");
+  const auto caller = to(take(), "w1", command::request).at(0).request().id;
+  deliver("caller", command::request, {chained_meta(2, "squares", {{"relay/r", caller}}), "\x90"});
+  EXPECT_EQ(to(take(), "w1", command::request).size(), 1u);
+  // A chain whose caller is not in flight here proves nothing: it waits.
+  deliver("caller", command::request, {chained_meta(3, "squares", {{"relay/r", caller + 1}}), "\x90"});
+  EXPECT_TRUE(to(take(), "w1", command::request).empty());
+  // Keyed: it passes the credits, but not a request of its own key queued before it.
+  deliver("caller", command::request, {chained_meta(4, "counter/b", {{"relay/r", caller}}), "\x90"});
+  EXPECT_EQ(to(take(), "w1", command::request).size(), 1u);
+  request("c", 5, "counter/z");
+  EXPECT_TRUE(to(take(), "w1", command::request).empty());
+  deliver("caller", command::request, {chained_meta(6, "counter/z", {{"relay/r", caller}}), "\x90"});
+  EXPECT_TRUE(to(take(), "w1", command::request).empty());
+  EXPECT_EQ(core->queued(), 3u);
+}
+
+TEST_F(BrokerCore, MalformedChainsAreBadRequests) {
+  ready("w1", {"counter"});
+  take();
+  std::vector<protocol::chain_link> long_chain(protocol::max_chain_length + 1, {"counter/x", 1});
+  for (const auto& links : {long_chain, std::vector<protocol::chain_link>{{"$broker", 1}},
+                            std::vector<protocol::chain_link>{{"bad name", 1}}}) {
+    deliver("caller", command::request, {chained_meta(9, "counter/a", links), "\x90"});
+    EXPECT_EQ(status_of_only_reply("caller"), "bad_request");
+  }
+  // 7 elements with a durable map that the flag does not ask for.
+  std::string chain, meta;
+  protocol::encode_chain(chain, {{"counter/x", 1}});
+  protocol::request_meta m{9, "counter/a", "m", 0, 0};
+  m.has_durable = true;
+  m.message_id = "id-1";
+  m.chain = chain;
+  protocol::encode_request_meta(meta, m);
+  deliver("caller", command::request, {meta, "\x90"});
+  EXPECT_EQ(status_of_only_reply("caller"), "bad_request");
+}
+
 }  // namespace
 }  // namespace troupe

@@ -445,5 +445,159 @@ TEST(Registry, RejectsDuplicatesAndBadNames) {
   EXPECT_EQ(r.names(), (std::vector<std::string>{"plain", "twice"}));
 }
 
+// ---- calls from methods and coroutine methods (troupe/calls.hpp) ----
+
+// A fake call site: records the calls and answers asks when told to.
+class fake_site final : public detail::call_site {
+ public:
+  void tell(std::string_view address, std::string_view method, std::string) override {
+    told.push_back(std::string(address) + "." + std::string(method));
+  }
+  void ask(std::string_view address, std::string_view, std::string, const call_options& opts,
+           client::callback done) override {
+    asked.push_back(std::string(address));
+    chains.push_back(protocol::decode_chain(opts.chain).size());
+    timeouts.push_back(opts.timeout);
+    waiting.push_back(std::move(done));
+  }
+  void resume_later(std::coroutine_handle<> h) override { ready.push_back(h); }
+
+  std::vector<std::string> told, asked;
+  std::vector<std::size_t> chains;
+  std::vector<std::chrono::milliseconds> timeouts;
+  std::vector<client::callback> waiting;
+  std::vector<std::coroutine_handle<>> ready;
+};
+
+class caller_actor {
+ public:
+  explicit caller_actor(const context& ctx) : ctx_(ctx) {}
+  task<long long> twice(long long x) {
+    const auto y = co_await ctx_.ask<long long>("squares", "square", x);
+    co_return 2 * y + co_await plus_one(0);  // a task may await another task
+  }
+  task<long long> at_once(long long x) { co_return x + 1; }
+  task<void> fail() {
+    throw std::runtime_error("no");
+    co_return;
+  }
+  int blocking_error() { return ctx_.ask<int>("squares", "square", 1).get(); }
+  void poke() const { ctx_.tell("counter/a", "add", 1); }
+
+ private:
+  task<long long> plus_one(long long x) { co_return x + 1; }
+  const context& ctx_;
+};
+
+registry caller_registry() {
+  registry r;
+  r.add(describe_actor<caller_actor>(
+      "caller", {method("twice", &caller_actor::twice), method("at_once", &caller_actor::at_once),
+                 method("fail", &caller_actor::fail), method("blocking_error", &caller_actor::blocking_error),
+                 method("poke", &caller_actor::poke)}));
+  return r;
+}
+
+raw_reply ok_reply(long long v) {
+  troupe::value_buffer buf;
+  msgpack::packer<troupe::value_buffer> pk(buf);
+  pk.pack(v);
+  return {status::ok, std::string(buf.data(), buf.size())};
+}
+
+TEST(Calls, ACoroutineMethodAwaitsItsAskAndItsInstanceWaitsMeanwhile) {
+  const auto types = caller_registry();
+  dispatcher d(types);
+  fake_site site;
+  d.set_call_site(&site);
+  const auto a = args(7LL);
+  troupe::value_buffer out;
+  std::string chain;
+  protocol::encode_chain(chain, {{"relay/x", 3}});
+  const message_info info{42, chain, std::chrono::steady_clock::now() + std::chrono::seconds(5)};
+  detail::started_task started;
+  ASSERT_EQ(d.handle("caller/k", "twice", a.data(), a.size(), out, &info, &started), status::ok);
+  ASSERT_TRUE(started.handle);
+  EXPECT_TRUE(d.awaiting("caller/k"));
+  EXPECT_FALSE(d.drop("caller/k"));  // never under its coroutine
+  bool done = false;
+  started.promise->on_done = [&] { done = true; };
+  started.handle.resume();
+  ASSERT_EQ(site.asked, std::vector<std::string>{"squares"});
+  EXPECT_EQ(site.chains[0], 2u);  // the chain it came with, and itself
+  EXPECT_GT(site.timeouts[0].count(), 4000);
+  EXPECT_LE(site.timeouts[0].count(), 5000);
+  EXPECT_FALSE(done);
+  site.waiting[0](ok_reply(49));  // the reply comes: the coroutine is queued to go on
+  ASSERT_EQ(site.ready.size(), 1u);
+  site.ready[0].resume();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(d.finish("caller/k", started, out), status::ok);
+  EXPECT_EQ(msgpack::unpack(out.data(), out.size()).get().as<long long>(), 99);
+  EXPECT_FALSE(d.awaiting("caller/k"));
+}
+
+TEST(Calls, OutsideAWorkerTasksRunToTheirEndAndAsksFail) {
+  const auto types = caller_registry();
+  dispatcher d(types);
+  troupe::value_buffer out;
+  const auto a = args(7LL);
+  EXPECT_EQ(d.handle("caller", "at_once", a.data(), a.size(), out), status::ok);
+  EXPECT_EQ(msgpack::unpack(out.data(), out.size()).get().as<long long>(), 8);
+  // The ask fails at once; its troupe::error keeps its code.
+  EXPECT_EQ(d.handle("caller", "twice", a.data(), a.size(), out), status::bad_request);
+  EXPECT_NE(msgpack::unpack(out.data(), out.size()).get().as<std::string>().find("need a worker"),
+            std::string::npos);
+  const auto none = args();
+  EXPECT_EQ(d.handle("caller", "blocking_error", none.data(), none.size(), out), status::bad_request);
+  EXPECT_EQ(d.handle("caller", "fail", none.data(), none.size(), out), status::actor_error);
+  EXPECT_EQ(msgpack::unpack(out.data(), out.size()).get().as<std::string>(), "no");
+  EXPECT_FALSE(d.awaiting("caller"));
+  const auto bad = args(std::string("seven"));
+  EXPECT_EQ(d.handle("caller", "twice", bad.data(), bad.size(), out), status::bad_args);
+  EXPECT_FALSE(d.awaiting("caller"));
+}
+
+TEST(Calls, AnAskWithNoTimeLeftOrTooLongAChainFailsAtOnceAndATellGoesOut) {
+  const auto types = caller_registry();
+  dispatcher d(types);
+  fake_site site;
+  d.set_call_site(&site);
+  troupe::value_buffer out;
+  const auto a = args(7LL);
+  const message_info late{1, {}, std::chrono::steady_clock::now() - std::chrono::milliseconds(1)};
+  detail::started_task started;
+  ASSERT_EQ(d.handle("caller/a", "twice", a.data(), a.size(), out, &late, &started), status::ok);
+  started.handle.resume();  // the ask is refused before it is sent: no suspension
+  ASSERT_TRUE(started.handle.done());
+  EXPECT_EQ(d.finish("caller/a", started, out), status::deadline_exceeded);
+  EXPECT_TRUE(site.asked.empty());
+
+  std::string chain;
+  protocol::encode_chain(chain, std::vector<protocol::chain_link>(protocol::max_chain_length, {"relay", 1}));
+  const message_info deep{2, chain, std::chrono::steady_clock::time_point::max()};
+  ASSERT_EQ(d.handle("caller/b", "twice", a.data(), a.size(), out, &deep, &started), status::ok);
+  started.handle.resume();
+  EXPECT_EQ(d.finish("caller/b", started, out), status::bad_request);
+  EXPECT_TRUE(site.asked.empty());
+
+  const auto none = args();
+  EXPECT_EQ(d.handle("caller/c", "poke", none.data(), none.size(), out), status::ok);
+  EXPECT_EQ(site.told, std::vector<std::string>{"counter/a.add"});
+}
+
+TEST(Calls, RawValueKeepsAnyValue) {
+  const auto packed = args(1, std::string("x"), std::vector<int>{2, 3});
+  const auto h = msgpack::unpack(packed.data(), packed.size());
+  const auto raw = h.get().as<raw_value>();
+  EXPECT_EQ(raw.bytes, packed);
+  EXPECT_TRUE(raw.is_array());
+  troupe::value_buffer buf;
+  msgpack::packer<troupe::value_buffer> pk(buf);
+  pk.pack(raw);
+  EXPECT_EQ(std::string(buf.data(), buf.size()), packed);
+  EXPECT_FALSE(raw_value{}.is_array());
+}
+
 }  // namespace
 }  // namespace troupe

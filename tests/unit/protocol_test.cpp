@@ -192,9 +192,9 @@ TEST(Address, SplitsAndValidates) {
 
 TEST(Status, NamesAreStable) {
   const std::vector<std::string> expected = {
-      "ok",         "unknown_actor",     "unknown_method", "bad_args",   "actor_error",
-      "overloaded", "deadline_exceeded", "worker_lost",    "bad_request", "time_limit_exceeded",
-      "store_unavailable"};
+      "ok",          "unknown_actor",       "unknown_method",    "bad_args",
+      "actor_error", "overloaded",          "deadline_exceeded", "worker_lost",
+      "bad_request", "time_limit_exceeded", "store_unavailable", "call_cycle"};
   ASSERT_EQ(expected.size(), status_count);
   for (std::size_t i = 0; i < expected.size(); ++i) {
     EXPECT_EQ(to_string(static_cast<status>(i)), expected[i]);
@@ -648,6 +648,10 @@ const std::map<std::string, refusal> reject_vectors = {
     {"reject_request_durable_without_id", refusal::meta_unreadable},
     {"reject_request_durable_id_too_long", refusal::meta_unreadable},
     {"reject_request_durable_repeated_id", refusal::meta_unreadable},
+    {"reject_request_chain_empty", refusal::meta_unreadable},
+    {"reject_request_chain_too_long", refusal::meta_unreadable},
+    {"reject_request_chain_bad_link", refusal::meta_unreadable},
+    {"reject_request_chain_sixth_not_nil", refusal::meta_unreadable},
     {"reject_ready_key_not_keyed", refusal::malformed},
     {"reject_ready_retry_zero_attempts", refusal::malformed},
     {"reject_release_not_str", refusal::malformed},
@@ -796,6 +800,82 @@ TEST(Vectors, DurableMessagesMatchTheCppEncoderAndDecoder) {
   std::string release;
   encode_release(release, {"counter/alice"});
   EXPECT_EQ(read_vector("release_to_worker"), (std::vector<std::string>{hdr(command::release), release}));
+}
+
+}  // namespace
+}  // namespace troupe::protocol
+
+namespace troupe::protocol {
+namespace {
+
+// Call chains (docs/protocol.md, "Call chains"): our encoder writes the
+// vectors' bytes, our decoder reads them back, and a 5- or 6-element meta
+// from an older peer is unchanged.
+TEST(Vectors, ChainedRequestsMatchTheCppEncoderAndDecoder) {
+  auto chained = [](std::uint64_t id, std::string_view address, std::string_view method,
+                    std::uint64_t timeout, const std::vector<chain_link>& links) {
+    std::string chain, out;
+    encode_chain(chain, links);
+    request_meta m{id, address, method, 0, timeout};
+    m.chain = chain;
+    encode_request_meta(out, m);
+    return out;
+  };
+  EXPECT_EQ(read_vector("request_chained"),
+            (std::vector<std::string>{hdr(command::request),
+                                      chained(12, "ledger/b", "add", 5000, {{"counter/a", 7}}), "\x91\x05"}));
+  const auto to_worker = read_vector("request_chained_to_worker");
+  EXPECT_EQ(to_worker[1], chained(9, "squares", "square", 4000, {{"relay/a", 7}, {"relay/b", 8}}));
+  const auto m = decode_request_meta(to_worker[1].data(), to_worker[1].size());
+  ASSERT_TRUE(m);
+  EXPECT_FALSE(m->has_durable);
+  const auto links = decode_chain(m->chain);
+  ASSERT_EQ(links.size(), 2u);
+  EXPECT_EQ(links[1].address, "relay/b");
+  EXPECT_EQ(links[1].id, 8u);
+  EXPECT_EQ(describe_chain(links, "relay/a"), "relay/a -> relay/b -> relay/a");
+  // Re-encoding forwards the chain byte for byte.
+  std::string again;
+  encode_request_meta(again, *m);
+  EXPECT_EQ(again, to_worker[1]);
+  EXPECT_EQ(read_vector("reply_error_call_cycle")[1], reply(7, "call_cycle"));
+  // Older peers' metas have no chain.
+  const auto plain = read_vector("request_ask");
+  EXPECT_TRUE(decode_request_meta(plain[1].data(), plain[1].size())->chain.empty());
+}
+
+TEST(Chain, ADurableChainedRequestKeepsBothElementsAndBoundsAreChecked) {
+  std::string chain, out;
+  encode_chain(chain, {{"counter/a", 3}});
+  request_meta m{5, "ledger/b", "add", flag_durable, 100};
+  m.has_durable = true;
+  m.message_id = "m-1";
+  m.chain = chain;
+  encode_request_meta(out, m);
+  const auto back = decode_request_meta(out.data(), out.size());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->message_id, "m-1");
+  EXPECT_EQ(decode_chain(back->chain).at(0).id, 3u);
+  // The longest chain is accepted, one more link is not.
+  std::vector<chain_link> longest(max_chain_length, {"relay", 1});
+  encode_chain(chain, longest);
+  m = {5, "relay", "forward", 0, 100};
+  m.chain = chain;
+  encode_request_meta(out, m);
+  ASSERT_TRUE(decode_request_meta(out.data(), out.size()));
+  longest.push_back({"relay", 1});
+  encode_chain(chain, longest);
+  m.chain = chain;
+  encode_request_meta(out, m);
+  EXPECT_FALSE(decode_request_meta(out.data(), out.size()));
+  // Trailing bytes after the chain, or a link of three elements, are malformed.
+  encode_chain(chain, {{"relay", 1}});
+  m.chain = chain;
+  encode_request_meta(out, m);
+  EXPECT_FALSE(decode_request_meta((out + "\xc0").data(), out.size() + 1));
+  std::string odd = out;
+  odd[odd.size() - chain.size() + 1] = '\x93';
+  EXPECT_FALSE(decode_request_meta(odd.data(), odd.size()));
 }
 
 }  // namespace

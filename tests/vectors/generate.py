@@ -47,6 +47,8 @@ ERROR_MESSAGES: dict[str, str] = {
     "bad_request": "malformed request meta",
     "time_limit_exceeded": "squares.square_slowly ran past its time limit of 5000 ms; its process was replaced",
     "store_unavailable": "the broker's store cannot be written: store /var/lib/troupe/b.store: the disk is full",
+    "call_cycle": "call cycle: counter/a -> ledger/b -> counter/a (the instance of 'counter/a' is waiting up "
+                  "this chain)",
 }
 
 
@@ -248,6 +250,17 @@ VECTORS["release_to_worker"] = (
     [("addresses", ["counter/alice"])],
 )
 
+# Call chains (docs/protocol.md, "Call chains").
+VECTORS["request_chained"] = (
+    "REQUEST", "an ask made from inside the method of `counter/a`, which runs the broker's request 7; "
+    "the 6th element is nil (not durable)",
+    [("meta", [12, "ledger/b", "add", 0, 5000, None, [["counter/a", 7]]]), ("args", [5])],
+)
+VECTORS["request_chained_to_worker"] = (
+    "REQUEST", "broker -> worker: the chain forwarded as it came, two links long",
+    [("meta", [9, "squares", "square", 0, 4000, None, [["relay/a", 7], ["relay/b", 8]]]), ("args", [7])],
+)
+
 COMMANDS = {"REQUEST": REQUEST, "REPLY": REPLY, "READY": READY,
             "HEARTBEAT": HEARTBEAT, "DISCONNECT": DISCONNECT, "RELEASE": RELEASE}
 
@@ -350,6 +363,19 @@ REJECT: dict[str, tuple[str, str, list[tuple[str, Any]], str]] = {
         "REQUEST", "a durable request whose 6th element has the key `id` twice",
         [("meta", [7, "counter/alice", "add", 3, 0, Pairs([("id", "a"), ("id", "b")])]), ("args", [5])],
         META_UNREADABLE),
+    "reject_request_chain_empty": (
+        "REQUEST", "a 7th element (call chain) with no link",
+        [("meta", [7, "ledger/b", "add", 0, 5000, None, []]), ("args", [5])], META_UNREADABLE),
+    "reject_request_chain_too_long": (
+        "REQUEST", "a call chain of 65 links",
+        [("meta", [7, "ledger/b", "add", 0, 5000, None, [["counter/a", 1]] * 65]), ("args", [5])],
+        META_UNREADABLE),
+    "reject_request_chain_bad_link": (
+        "REQUEST", "a chain link naming `$broker`",
+        [("meta", [7, "ledger/b", "add", 0, 5000, None, [["$broker", 1]]]), ("args", [5])], META_UNREADABLE),
+    "reject_request_chain_sixth_not_nil": (
+        "REQUEST", "a chained request whose 6th element is neither nil nor a durable map",
+        [("meta", [7, "ledger/b", "add", 0, 5000, 0, [["counter/a", 1]]]), ("args", [5])], META_UNREADABLE),
     "reject_ready_key_not_keyed": (
         "READY", "`keys` holds an address without a key",
         [("info", Pairs([("name", "w"), ("pid", 1), ("credits", 1), ("actors", ["counter"]),

@@ -8,7 +8,7 @@
 namespace troupe {
 
 // How many entries pack_bounds_stats adds to `$broker stats`.
-inline constexpr std::uint32_t bounds_stats_entries = 12;
+inline constexpr std::uint32_t bounds_stats_entries = 13;
 
 struct bounds_counters {
   // Messages ZeroMQ would not take for a peer: it was gone, or had
@@ -32,6 +32,8 @@ struct bounds_counters {
   std::uint64_t time_limit_exceeded = 0;
   // Requests answered `overloaded` because of the queued-bytes budgets.
   std::uint64_t over_queued_bytes = 0;
+  // Requests refused with `call_cycle` (calls.cpp).
+  std::uint64_t call_cycles = 0;
 };
 
 }  // namespace troupe

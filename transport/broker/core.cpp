@@ -159,7 +159,7 @@ void broker_core::on_request(const peer& from, zmq::message_t& meta_frame, zmq::
   auto meta = protocol::decode_request_meta(meta_frame.data(), meta_frame.size());
   if (!meta)
     return reply_error(client, 0, status::bad_request,
-                       "request meta is not [id, address, method, flags, timeout_ms]");
+                       "request meta is not [id, address, method, flags, timeout_ms, durable?, chain?]");
   const bool tell = meta->is_tell() && !meta->is_durable();  // a durable tell is answered
   auto refuse = [&](status code, std::string_view message) {
     if (tell) {
@@ -194,17 +194,20 @@ void broker_core::on_request(const peer& from, zmq::message_t& meta_frame, zmq::
     return refuse_command(from, "a request for '" + std::string(parts->name) + "' (outside its name policy)",
                           now);
 
+  std::vector<std::uint64_t> avoid;
+  bool called = false;
+  if (!meta->chain.empty() && !screen_chain(client, *meta, *parts, avoid, called)) return;  // calls.cpp
   if (meta->is_durable()) return on_durable_request(from, *meta, *parts, meta_frame, args, now);
   const auto it = actors_.find(parts->name);
   if (it == actors_.end())
     return refuse(status::unknown_actor, "no worker hosts actor '" + std::string(parts->name) + "'");
-  accept_request(client, *meta, *parts, *it->second, meta_frame, args, now);
+  const auto ri = new_request(client, *meta, *parts, *it->second, meta_frame, args, now);
+  requests_[ri].avoid = std::move(avoid);
+  requests_[ri].called = called;
+  accept_request(ri, *parts, now);
 }
 
-void broker_core::accept_request(std::string_view client, const protocol::request_meta& meta,
-                                 const protocol::address_parts& parts, actor_entry& actor,
-                                 zmq::message_t& meta_frame, zmq::message_t& args, time_point now) {
-  const auto ri = new_request(client, meta, parts, actor, meta_frame, args, now);
+void broker_core::accept_request(std::uint32_t ri, const protocol::address_parts& parts, time_point now) {
   deadlines_.push(ri, requests_[ri].deadline);
   // Behind a durable message of its address that waits for its commit, it
   // waits too: it must not overtake it (durable.cpp).
@@ -241,6 +244,14 @@ std::uint32_t broker_core::new_request(std::string_view client, const protocol::
   r.name_size = static_cast<std::uint16_t>(parts.name.size());
   r.method_at = offset_in(meta_frame, meta.method);
   r.method_size = static_cast<std::uint16_t>(meta.method.size());
+  // 32 bits: a durable map before it may hold unknown keys of any size.
+  r.chain_at =
+      meta.chain.empty()
+          ? 0
+          : static_cast<std::uint32_t>(meta.chain.data() - static_cast<const char*>(meta_frame.data()));
+  r.chain_size = static_cast<std::uint32_t>(meta.chain.size());
+  r.avoid.clear();
+  r.called = false;
   r.meta = std::move(meta_frame);
   r.args = std::move(args);
   r.parked = false;
@@ -329,6 +340,8 @@ void broker_core::release(std::uint32_t ri) {
   uncount_placement(ri);
   unpark(ri);
   r.durable.reset();
+  r.avoid.clear();
+  r.chain_size = 0;
   --r.actor->requests;
   r.actor = nullptr;
   r.args.rebuild();

@@ -238,6 +238,17 @@ class broker_core {
     bool parked = false;  // queued, but in no queue: awaiting a commit, its time or the restore window
     std::unique_ptr<durable_info> durable;  // set for a durable message (durable.cpp)
     std::uint32_t placed_serial = 0;        // ...on that placement of its key (placement::serial)
+    // Its call chain (the meta's 7th element), forwarded to the worker.
+    std::uint32_t chain_at = 0, chain_size = 0;
+    // Unkeyed, from inside a method: workers (index and generation) whose
+    // instance of its name waits up its chain and so must not get it
+    // (calls.cpp). Usually empty.
+    std::vector<std::uint64_t> avoid;
+    // Made from inside a method whose request is in flight: its caller
+    // waits for it, so it is never held back by its worker's credits
+    // (calls.cpp), or an awaiting instance's queued messages, which hold
+    // those credits, could starve it.
+    bool called = false;
 
     std::string_view text(std::uint16_t at, std::uint16_t size) const {
       return {static_cast<const char*>(meta.data()) + at, size};
@@ -245,15 +256,14 @@ class broker_core {
     std::string_view address() const { return text(address_at, address_size); }
     std::string_view key() const;
     std::string_view method() const { return text(method_at, method_size); }
+    std::string_view chain() const { return {static_cast<const char*>(meta.data()) + chain_at, chain_size}; }
   };
 
   // ---- core.cpp: screening, requests, replies, deadlines ----
   void on_request(const peer& from, zmq::message_t& meta_frame, zmq::message_t& args, time_point now);
   // Counts and logs a refused command; it is dropped.
   void refuse_command(const peer& from, std::string_view what, time_point now);
-  void accept_request(std::string_view client, const protocol::request_meta& meta,
-                      const protocol::address_parts& parts, actor_entry& actor, zmq::message_t& meta_frame,
-                      zmq::message_t& args, time_point now);
+  void accept_request(std::uint32_t ri, const protocol::address_parts& parts, time_point now);
   void on_worker_message(std::uint32_t wi, protocol::command c, std::span<zmq::message_t> body,
                          std::size_t body_count, time_point now);
   void on_reply(std::uint32_t wi, zmq::message_t& meta_frame, zmq::message_t& value, time_point now);
@@ -264,11 +274,19 @@ class broker_core {
   void expire_deadlines(time_point now);
   void erase_queued(std::uint32_t ri);
 
+  // ---- calls.cpp: requests made from inside methods ----
+  // Refuses (returns false after answering call_cycle) a request that would
+  // wait on an instance already waiting up its own chain; fills `avoid`.
+  bool screen_chain(std::string_view client, const protocol::request_meta& meta,
+                    const protocol::address_parts& parts, std::vector<std::uint64_t>& avoid, bool& called);
+  bool queued_for_key(const worker_entry& w, std::string_view key) const;
+  bool avoids(const request& r, std::uint32_t wi) const;
+
   // ---- routing.cpp ----
   void dispatch(std::uint32_t ri, std::uint32_t wi, time_point now);
   void adapt_window(worker_entry& w, time_point now);
   bool placement_valid(const placement& p) const;
-  std::uint32_t pick_worker(actor_entry& a, bool need_credit);
+  std::uint32_t pick_worker(actor_entry& a, bool need_credit, const request* for_request = nullptr);
   bool route(std::uint32_t ri, time_point now);
   bool enqueue(std::deque<std::uint64_t>& q, std::uint32_t ri);
   bool enqueue_for_any(actor_entry& a, std::uint32_t ri);

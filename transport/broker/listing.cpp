@@ -140,6 +140,7 @@ void broker_core::pack_bounds_stats(Packer& pk) const {
   pack_entry(pk, "workers_gone", bounds_.workers_gone);
   pack_entry(pk, "time_limit_exceeded", bounds_.time_limit_exceeded);
   pack_entry(pk, "over_queued_bytes", bounds_.over_queued_bytes);
+  pack_entry(pk, "call_cycles", bounds_.call_cycles);
   pk.pack(std::string_view("limits"));
   pk.pack_map(6);
   pack_entry(pk, "send_queue_limit", opt_.send_queue_limit);

@@ -24,6 +24,7 @@ void broker_core::dispatch(std::uint32_t ri, std::uint32_t wi, time_point now) {
   protocol::request_meta meta{requests_.id_of(ri), r.address(), r.method(),
                               r.tell ? protocol::flag_tell : 0,
                               static_cast<std::uint64_t>(std::max<std::int64_t>(left, 1))};
+  meta.chain = r.chain();                     // the worker extends it for the calls the method makes
   if (r.durable) describe_delivery(r, meta);  // durable.cpp
   auto& m = out_.push(w.identity, command::request);
   protocol::encode_request_meta(m.meta, meta);
@@ -71,13 +72,15 @@ bool broker_core::placement_valid(const placement& p) const {
 // Picks a live, non-draining worker hosting `a`, preferring one with a free
 // credit; round-robin so load spreads evenly. Without `need_credit` it falls
 // back to a worker with no credit free (a key is placed there and waits).
-std::uint32_t broker_core::pick_worker(actor_entry& a, bool need_credit) {
+// A worker `for_request` avoids (calls.cpp) is never picked.
+std::uint32_t broker_core::pick_worker(actor_entry& a, bool need_credit, const request* for_request) {
   const auto n = a.workers.size();
   std::uint32_t fallback = no_worker;
   for (std::size_t i = 0; i < n; ++i) {
     const auto wi = a.workers[(a.cursor + i) % n];
     const auto& w = workers_[wi];
     if (w.draining) continue;
+    if (for_request && avoids(*for_request, wi)) continue;
     if (w.has_credit()) {
       a.cursor = (a.cursor + i + 1) % n;
       return wi;
@@ -97,8 +100,13 @@ bool broker_core::route(std::uint32_t ri, time_point now) {
   const auto key = r.key();
   uncount_placement(ri);  // routed again: it counts where it goes now
   if (key.empty()) {
-    if (a.queue.empty()) {  // nothing waits before it: it may go at once
-      const auto wi = pick_worker(a, true);
+    // Nothing waits before it, it may go at once. A call from a method
+    // goes at once to a worker with no credit free too: the credits may be
+    // held by messages that wait behind its own caller (calls.cpp).
+    if (a.queue.empty() || r.called) {
+      const auto* avoiding = r.avoid.empty() ? nullptr : &r;
+      auto wi = pick_worker(a, true, avoiding);
+      if (wi == no_worker && r.called) wi = pick_worker(a, false, avoiding);
       if (wi != no_worker) {
         dispatch(ri, wi, now);
         return true;
@@ -119,7 +127,7 @@ bool broker_core::route(std::uint32_t ri, time_point now) {
   count_on_placement(ri, *placed);
   const auto wi = placed->worker;
   auto& w = workers_[wi];
-  if (w.keyed_queue.empty() && w.has_credit()) {
+  if ((w.keyed_queue.empty() && w.has_credit()) || (r.called && !w.draining && !queued_for_key(w, key))) {
     dispatch(ri, wi, now);
     return true;
   }
@@ -193,10 +201,16 @@ void broker_core::pump_waiting_names(std::uint32_t wi, time_point now) {
       ++fruitless;
       continue;
     }
+    auto* r = requests_.find(a.queue.front());
+    // One made up a chain this worker's instance waits on: another worker
+    // takes it (calls.cpp); the name's queue waits behind it.
+    if (r && !r->avoid.empty() && avoids(*r, wi)) {
+      ++fruitless;
+      continue;
+    }
     fruitless = 0;
     const auto id = a.queue.front();
     a.queue.pop_front();
-    auto* r = requests_.find(id);
     if (!r) continue;
     const auto ri = slot_table<request>::index_of(id);
     if (r->key().empty()) {

@@ -43,25 +43,86 @@
 #include <utility>
 #include <vector>
 
+#include "troupe/calls.hpp"
 #include "troupe/conversion.hpp"
 #include "troupe/errors.hpp"
 
 namespace troupe {
 
-// What an instance may know about itself. A class whose constructor takes a
-// `const troupe::context&` receives it; otherwise it is default-constructed.
-// The views are valid during the constructor only: copy what you keep.
-// Nothing here throws.
+// What an instance may know about itself, and how it calls other actors. A
+// class whose constructor takes a `const troupe::context&` receives it;
+// otherwise it is default-constructed. The context lives as long as the
+// instance: keep a reference to call from methods.
+//
+//   explicit relay(const troupe::context& ctx) : ctx_(ctx) {}
+//   troupe::task<int> forward(...) { co_return co_await ctx_.ask<int>(...); }
+//
+// Calls go through the worker process's one caller socket; an ask carries
+// the instance's call chain (so the broker refuses a call cycle at once,
+// `call_cycle`) and at most the time the message being handled has left.
+// address(), name(), key() and the call functions throw only std::bad_alloc.
 class context {
  public:
+  context() noexcept = default;
   context(std::string_view address, std::string_view name, std::string_view key) noexcept
       : address_(address), name_(name), key_(key) {}
   std::string_view address() const noexcept { return address_; }  // "counter/alice"
   std::string_view name() const noexcept { return name_; }        // "counter"
   std::string_view key() const noexcept { return key_; }          // "alice", empty if unkeyed
 
+  // One-way call to `address`.`method`(args...): returns at once; nothing
+  // says whether it ran. Outside a worker process it does nothing.
+  template <class... A>
+  void tell(std::string_view address, std::string_view method, const A&... args) const {
+    if constexpr (detail::call_types_cross<void, A...>())
+      send_tell(address, method, client::pack_args(args...));
+  }
+
+  // Calls `address`.`method`(args...) and returns its pending reply at once:
+  // co_await it in a troupe::task method, or get() it. The call gets at most
+  // the time the message being handled has left (deadline_exceeded when
+  // none is left). Outside a worker process the reply is an error
+  // (bad_request).
+  template <class R, class... A>
+  pending<R> ask(std::string_view address, std::string_view method, const A&... args) const {
+    if constexpr (!detail::call_types_cross<R, A...>()) {
+      return pending<R>(nullptr);
+    } else {
+      return pending<R>(send_ask(address, method, client::pack_args(args...)));
+    }
+  }
+
+  // The same with the arguments already packed as one msgpack array (e.g.
+  // a raw_value a caller sent): for forwarding calls whose arguments it
+  // does not know. An `args` that is not an array is answered bad_args by
+  // the callee.
+  template <class R>
+  pending<R> ask_packed(std::string_view address, std::string_view method, std::string args) const {
+    return pending<R>(send_ask(address, method, std::move(args)));
+  }
+
+  // ---- for the worker runtime ----
+  // Where its calls go (null: nowhere).
+  void attach(detail::call_site* site) noexcept { site_ = site; }
+  // A message starts: the broker's id of it, its call chain (encoded, or
+  // empty) and its deadline, which the calls made while handling it carry.
+  void begin_message(std::uint64_t request_id, std::string_view chain,
+                     std::chrono::steady_clock::time_point deadline) {
+    request_ = request_id;
+    chain_.assign(chain);
+    deadline_ = deadline;
+  }
+
  private:
+  void send_tell(std::string_view address, std::string_view method, std::string args) const;
+  std::shared_ptr<detail::reply_state> send_ask(std::string_view address, std::string_view method,
+                                                std::string args) const;
+
   std::string_view address_, name_, key_;
+  detail::call_site* site_ = nullptr;
+  std::uint64_t request_ = 0;
+  std::string chain_;
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
 };
 
 // A method's retry policy for durable messages (method(...).retry(...);
@@ -79,6 +140,13 @@ namespace detail {
 
 struct actor_type_info;
 
+// An instance's context and the address its views point into: allocated
+// once per instance, before its constructor runs, and never moved.
+struct instance_context {
+  std::string address;
+  troupe::context ctx;
+};
+
 // Type-erased instance; the worker owns one per live address. What the
 // worker keeps about an instance lives here rather than in its table, so the
 // table's slots stay small (see flat_string_map.hpp).
@@ -95,6 +163,8 @@ struct instance_base {
   instance_base* type_prev = nullptr;
   instance_base* type_next = nullptr;
   std::int64_t last_used_ns = 0;
+  std::unique_ptr<instance_context> context;  // set by the dispatcher
+  bool awaiting = false;  // a coroutine method of it is suspended: not passivated or dropped meanwhile
 };
 
 template <class T>
@@ -108,9 +178,28 @@ struct instance final : instance_base {
 // result into `out`.
 using invoker = std::function<void(instance_base&, const msgpack::object& args, troupe::value_buffer& out)>;
 
+// A coroutine method (returning troupe::task<R>) called but not yet run:
+// the worker resumes `handle`, and when `promise` says it ended, packs its
+// result and destroys the coroutine.
+struct started_task {
+  std::coroutine_handle<> handle;
+  task_promise_base* promise = nullptr;
+};
+// Starts a coroutine method: decodes `args` (a msgpack array) into the
+// coroutine's own parameters and returns it unrun.
+using starter = std::function<started_task(instance_base&, const msgpack::object& args)>;
+
+template <class R>
+struct is_task : std::false_type {};
+template <class R>
+struct is_task<task<R>> : std::true_type {
+  using value_type = R;
+};
+
 struct method_entry {
   std::string name;
   invoker call;
+  starter start;                            // set instead of `call` for a coroutine method
   std::chrono::milliseconds time_limit{0};  // 0: the actor type's, else the worker's (--time-limit-ms)
   std::optional<retry_policy> retry;        // for durable messages; none: one run
 };
@@ -162,6 +251,27 @@ void invoke_with(T& obj, Fn fn, const msgpack::object& args, troupe::value_buffe
   }
 }
 
+template <class T, class R, class... A, class Fn, std::size_t... I>
+started_task start_with(T& obj, Fn fn, const msgpack::object& args, std::index_sequence<I...>) {
+  if (args.type != msgpack::type::ARRAY) throw bad_args_error("args must be an array");
+  if (args.via.array.size != sizeof...(A))
+    throw bad_args_error("expected " + std::to_string(sizeof...(A)) + " argument(s), got " +
+                         std::to_string(args.via.array.size));
+  [[maybe_unused]] std::tuple<arg_t<A>...> converted{convert_arg<A>(args.via.array.ptr[I], I)...};
+  // The coroutine's parameters are values, moved into its frame: nothing
+  // it reads after a suspension points into this function's locals.
+  auto h = (obj.*fn)(std::move(std::get<I>(converted))...).release();
+  return {h, &h.promise()};
+}
+
+template <class T, class R, class... A, class Fn>
+starter make_starter(Fn fn) {
+  return [fn](instance_base& base, const msgpack::object& args) {
+    auto& obj = static_cast<instance<T>&>(base).object;
+    return start_with<T, R, A...>(obj, fn, args, std::index_sequence_for<A...>{});
+  };
+}
+
 template <class T, class R, class... A, class Fn>
 invoker make_invoker(Fn fn) {
   return [fn](instance_base& base, const msgpack::object& args, troupe::value_buffer& out) {
@@ -202,6 +312,7 @@ struct method_def {
   detail::invoker call;
   std::chrono::milliseconds limit{0};
   std::optional<retry_policy> retry_with{};
+  detail::starter start{};  // a coroutine method's, instead of `call`
 
   // How a durable message whose run of this method fails is run again
   // (docs/durability.md, "Retries"): the worker declares it to the broker,
@@ -246,9 +357,33 @@ inline actor_settings time_limit(std::chrono::milliseconds d) noexcept { return 
 // are answered `bad_args` ("argument 1 field 'y' must be int, got str")
 // and the method is not called; an exception from the method is answered
 // `actor_error` with its what(), and troupe::bad_args_error with `bad_args`.
+//
+// A method returning troupe::task<R> is a coroutine (troupe/calls.hpp): it
+// may co_await the asks it makes while its worker serves other instances.
+// Its parameters must be values, not references: they must outlive its
+// suspensions.
 template <class T, class R, class... A>
 method_def<T> method(std::string_view name, R (T::*fn)(A...)) {
-  return {std::string(name), detail::make_checked_invoker<T, R, A...>(fn)};
+  if constexpr (detail::is_task<R>::value) {
+    static_assert(!(std::is_reference_v<A> || ...),
+                  "a troupe::task method takes its parameters by value: a reference would dangle once it "
+                  "suspends (take std::string, not const std::string&)");
+    using V = typename detail::is_task<R>::value_type;
+    constexpr bool params_cross =
+        (detail::check_crossing<detail::arg_t<A>, detail::crossing::parameter>::value && ...);
+    constexpr bool result_crosses = [] {
+      if constexpr (std::is_void_v<V>) {
+        return true;
+      } else {
+        return detail::check_crossing<std::remove_cvref_t<V>, detail::crossing::result>::value;
+      }
+    }();
+    method_def<T> def{std::string(name), {}};
+    if constexpr (params_cross && result_crosses) def.start = detail::make_starter<T, R, A...>(fn);
+    return def;
+  } else {
+    return {std::string(name), detail::make_checked_invoker<T, R, A...>(fn)};
+  }
 }
 
 template <class T, class R, class... A>
@@ -272,7 +407,8 @@ detail::actor_type_info describe_actor(std::string_view name, std::vector<method
   for (auto& m : methods) {
     if (info.find_method(m.name))
       info.errors.push_back("actor '" + info.name + "' registers method '" + m.name + "' twice");
-    info.methods.push_back({std::move(m.name), std::move(m.call), m.limit, std::move(m.retry_with)});
+    info.methods.push_back(
+        {std::move(m.name), std::move(m.call), std::move(m.start), m.limit, std::move(m.retry_with)});
   }
   info.construct = [](const context& ctx) -> std::unique_ptr<detail::instance_base> {
     if constexpr (std::is_constructible_v<T, const context&>) {

@@ -43,6 +43,13 @@ struct passivation_settings {
   std::chrono::milliseconds idle_timeout{0};  // for types that set none (troupe::idle_timeout); 0: none
 };
 
+// The message a method runs for, as its context's calls need it.
+struct message_info {
+  std::uint64_t request_id = 0;  // the broker's id
+  std::string_view chain;        // the REQUEST's call chain, encoded; empty: none
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+};
+
 class dispatcher {
  public:
   // `types` must outlive the dispatcher. Does not throw.
@@ -60,8 +67,27 @@ class dispatcher {
   // constructor or the method threw, or the result is over the size limit).
   // Exceptions from user code become actor_error; handle itself throws only
   // std::bad_alloc.
+  //
+  // `message` (optional) is what the instance's context passes on to the
+  // calls it makes. A coroutine method (troupe::task) is, with `started`,
+  // only started: handle returns ok with `started->handle` set, and the
+  // caller resumes it and calls finish() once its promise's on_done ran;
+  // its instance is `awaiting` until then. Without `started` it is run
+  // here, and must not suspend (outside a worker its asks fail at once).
+  // An exception from user code that is a troupe::error (a failed ask it
+  // did not catch) is answered with that error's code and message.
   protocol::status handle(std::string_view address, std::string_view method, const void* args,
-                          std::size_t args_size, troupe::value_buffer& out);
+                          std::size_t args_size, troupe::value_buffer& out,
+                          const message_info* message = nullptr, detail::started_task* started = nullptr);
+  // The outcome of a started coroutine method that has ended: its value, or
+  // the code of its exception, packed into `out`. Destroys the coroutine and
+  // ends its instance's `awaiting`. Throws only std::bad_alloc.
+  protocol::status finish(std::string_view address, detail::started_task& started, troupe::value_buffer& out);
+  // Whether the instance of `address` is awaiting (non-reentrant: its next
+  // message waits). Does not throw.
+  bool awaiting(std::string_view address) const noexcept;
+  // Where instances' calls go from now on (instances built later too).
+  void set_call_site(detail::call_site* site) noexcept { site_ = site; }
 
   // Destroys every live instance, newest first, each exactly once; an
   // exception from a destructor is swallowed so the others still run.
@@ -111,6 +137,7 @@ class dispatcher {
   std::uint64_t constructed_ = 0;
   msgpack::zone zone_;  // reused for decoding arguments
   call_watch* watch_ = nullptr;
+  detail::call_site* site_ = nullptr;
   std::unique_ptr<passivation> passivation_;  // null: off
 };
 

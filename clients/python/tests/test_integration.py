@@ -331,3 +331,19 @@ def test_examples_run(script: str) -> None:
         assert first[0] == "apply([1.0, 2.5, 3.0, -4.0])", run.stdout
         assert ast.literal_eval(first[1]) == [0.0, 3.5, 4.0, -5.0]
         assert len(lines) == 4
+
+
+# ------------------------------------------------------------------ calls from C++ actors
+
+def test_a_cpp_actor_calls_a_python_actor(cluster: dict[str, Proc], endpoint: str) -> None:
+    """relay (C++) asks pyecho (Python) from inside its method: the REQUEST
+    the Python worker gets carries the call chain (a 7-element meta), and
+    its answer, or its error, comes back through relay."""
+    with troupe.Client(endpoint, timeout=10) as c:
+        assert c.ask("relay/a", "forward", "pyecho", "add", [2, 3]) == 5
+        assert c.ask("relay", "forward", "relay/b", "forward", ["pyecho", "echo", [{"x": [1, "two"]}]]) == {
+            "x": [1, "two"]}
+        with pytest.raises(troupe.ActorError, match="no luck"):
+            c.ask("relay/a", "forward", "pyecho", "fail", ["no luck"])
+        with pytest.raises(troupe.CallCycle, match=r"relay/a -> relay/a"):
+            c.ask("relay/a", "forward", "relay/a", "forward", ["pyecho", "add", [1, 1]])

@@ -32,6 +32,8 @@ ERROR_MESSAGES = {
     "bad_request": "malformed request meta",
     "time_limit_exceeded": "squares.square_slowly ran past its time limit of 5000 ms; its process was replaced",
     "store_unavailable": "the broker's store cannot be written: store /var/lib/troupe/b.store: the disk is full",
+    "call_cycle": "call cycle: counter/a -> ledger/b -> counter/a (the instance of 'counter/a' is waiting up "
+                  "this chain)",
 }
 TELL_ID = "0f1e2d3c4b5a69780000000000000001"
 
@@ -66,6 +68,10 @@ ENCODED = {
     "ready_for_worker": p.encode_ready("examples-worker-1", 4242, 16, ["counter"], keys=["counter/alice"],
                                        worker=b"w00000000deadbeef"),
     "release_to_worker": p.encode_release(["counter/alice"]),
+    # Call chains (docs/protocol.md, "Call chains").
+    "request_chained": p.encode_request(12, "ledger/b", "add", [5], timeout_ms=5000, chain=[("counter/a", 7)]),
+    "request_chained_to_worker": p.encode_request(9, "squares", "square", [7], timeout_ms=4000,
+                                                  chain=[("relay/a", 7), ("relay/b", 8)]),
 }
 
 
@@ -101,6 +107,10 @@ REJECT = {
     "reject_request_durable_without_id": META_UNREADABLE,
     "reject_request_durable_id_too_long": META_UNREADABLE,
     "reject_request_durable_repeated_id": META_UNREADABLE,
+    "reject_request_chain_empty": META_UNREADABLE,
+    "reject_request_chain_too_long": META_UNREADABLE,
+    "reject_request_chain_bad_link": META_UNREADABLE,
+    "reject_request_chain_sixth_not_nil": META_UNREADABLE,
     "reject_ready_key_not_keyed": MALFORMED,
     "reject_ready_retry_zero_attempts": MALFORMED,
     "reject_release_not_str": MALFORMED,

@@ -10,13 +10,13 @@
 from .actor import actor, method, registered, retry
 from .aio import AsyncClient
 from .client import Client, default_endpoint
-from .errors import (ActorError, BadArgs, BadRequest, DeadlineExceeded, Overloaded, StoreUnavailable,
+from .errors import (ActorError, BadArgs, BadRequest, CallCycle, DeadlineExceeded, Overloaded, StoreUnavailable,
                      TimeLimitExceeded, TroupeError, UnknownActor, UnknownMethod, WorkerLost, error_for)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ActorError", "AsyncClient", "BadArgs", "BadRequest", "Client", "DeadlineExceeded",
+    "ActorError", "AsyncClient", "BadArgs", "BadRequest", "CallCycle", "Client", "DeadlineExceeded",
     "Overloaded", "StoreUnavailable", "TimeLimitExceeded", "TroupeError", "UnknownActor", "UnknownMethod", "WorkerLost", "actor",
     "default_endpoint", "error_for", "method", "registered", "retry",
 ]

@@ -87,10 +87,18 @@ class StoreUnavailable(TroupeError):
     code = Status.STORE_UNAVAILABLE.value
 
 
+class CallCycle(TroupeError):
+    """A request made from inside a method would wait on an instance already
+    waiting up its own call chain (A -> B -> A); the message names the chain."""
+
+    code = Status.CALL_CYCLE.value
+
+
 _BY_CODE: dict[str, type[TroupeError]] = {
     cls.code: cls
     for cls in (UnknownActor, UnknownMethod, BadArgs, ActorError, Overloaded,
-                DeadlineExceeded, WorkerLost, BadRequest, TimeLimitExceeded, StoreUnavailable)
+                DeadlineExceeded, WorkerLost, BadRequest, TimeLimitExceeded, StoreUnavailable,
+                CallCycle)
 }
 
 

@@ -24,6 +24,8 @@ FLAG_TELL = 0x01
 FLAG_DURABLE = 0x02
 """REQUEST flags bit 1: durable (docs/durability.md); ``meta`` has a 6th element."""
 MAX_MESSAGE_ID_BYTES = 128
+MAX_CHAIN_LENGTH = 64
+"""Links in a REQUEST's call chain at most (docs/protocol.md, "Call chains")."""
 MAX_DELAY_MS = 31_536_000_000
 MAX_READY_KEYS = 100_000
 
@@ -76,6 +78,7 @@ class Status(enum.StrEnum):
     BAD_REQUEST = "bad_request"
     TIME_LIMIT_EXCEEDED = "time_limit_exceeded"
     STORE_UNAVAILABLE = "store_unavailable"
+    CALL_CYCLE = "call_cycle"
 
 
 ERROR_CODES: tuple[str, ...] = tuple(s.value for s in Status if s is not Status.OK)
@@ -375,11 +378,14 @@ def header(command: Command) -> bytes:
 
 def encode_request(id: int, address: str, method: str, args: Sequence[Any] | bytes = (),
                    *, flags: int = 0, timeout_ms: int = 0, message_id: str | None = None,
-                   delay_ms: int = 0, delivery: int = 0) -> list[bytes]:
+                   delay_ms: int = 0, delivery: int = 0,
+                   chain: Sequence[tuple[str, int]] = ()) -> list[bytes]:
     """Frames of a REQUEST. ``args`` is a sequence of values or an already
     packed MessagePack array (bytes), which is sent unchanged. With
     ``message_id`` it is durable: the durable flag is set and ``meta`` gets
-    its 6th element (docs/protocol.md, "Durable messages")."""
+    its 6th element (docs/protocol.md, "Durable messages"). With ``chain``
+    (``(address, broker request id)`` links, outermost first) ``meta`` gets
+    its 7th element, the 6th being nil when not durable ("Call chains")."""
     args_frame = args if isinstance(args, (bytes, bytearray)) else pack(list(args))
     meta_list: list[Any] = [id, address, method, flags, timeout_ms]
     if message_id is not None:
@@ -390,6 +396,10 @@ def encode_request(id: int, address: str, method: str, args: Sequence[Any] | byt
         if delivery:
             durable["delivery"] = delivery
         meta_list.append(durable)
+    if chain:
+        if message_id is None:
+            meta_list.append(None)
+        meta_list.append([[a, i] for a, i in chain])
     return [header(Command.REQUEST), pack(meta_list), bytes(args_frame)]
 
 
@@ -495,6 +505,21 @@ def durable_meta(value: Any) -> dict[str, Any]:
     return value
 
 
+def call_chain(value: Any) -> list[tuple[str, int]]:
+    """Check a REQUEST's 7th ``meta`` element, its call chain: 1..64 links
+    ``[address, id]``, each address well formed and not ``$broker``; returns
+    the links. Raises :class:`ProtocolError`."""
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_CHAIN_LENGTH:
+        raise ProtocolError(f"REQUEST call chain must be an array of 1..{MAX_CHAIN_LENGTH} links")
+    links = []
+    for link in value:
+        if (not isinstance(link, list) or len(link) != 2 or not isinstance(link[0], str)
+                or not _is_uint(link[1]) or address_problem(link[0]) is not None or link[0].startswith("$")):
+            raise ProtocolError("REQUEST call chain links must be [address: str, id: uint]")
+        links.append((link[0], link[1]))
+    return links
+
+
 def decode_request_meta(meta: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[int, str, str, int, int]:
     """Parse a REQUEST ``meta`` frame into ``(id, address, method, flags, timeout_ms)``.
 
@@ -506,10 +531,12 @@ def decode_request_meta(meta: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> t
     (``surrogateescape``), which those two functions report.
     """
     m = _unpack_meta(meta, max_bytes, unicode_errors="surrogateescape")
-    if not isinstance(m, list) or len(m) not in (5, 6):
-        raise ProtocolError("REQUEST meta must be an array of 5 elements (6 when durable)")
-    if len(m) == 6:
+    if not isinstance(m, list) or len(m) not in (5, 6, 7):
+        raise ProtocolError("REQUEST meta must be an array of 5 elements (6 when durable, 7 with a call chain)")
+    if len(m) == 6 or (len(m) == 7 and m[5] is not None):
         durable_meta(m[5])
+    if len(m) == 7:
+        call_chain(m[6])
     id_, address, method, flags, timeout_ms = m[:5]
     if not _is_uint(id_):
         raise ProtocolError("REQUEST id must be a uint64")

@@ -65,6 +65,9 @@ struct call_options {
   // client re-sends it under the same id after a reconnect.
   bool durable = false;
   std::string id{};  // durable: the message id (1..128 bytes of UTF-8); empty: a fresh random one
+  // The call chain, encoded (protocol::encode_chain): set by a worker for
+  // an ask made from inside a method (docs/protocol.md, "Call chains").
+  std::string chain{};
 };
 
 // Options of one durable tell; plain values.

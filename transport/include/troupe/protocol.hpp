@@ -44,8 +44,9 @@ enum class status : std::uint8_t {
   bad_request,
   time_limit_exceeded,  // the method ran past its time limit; its process was replaced
   store_unavailable,    // a durable message could not be stored (no store, or it cannot be written)
+  call_cycle,           // the request would wait on an instance already waiting up its own call chain
 };
-inline constexpr std::size_t status_count = 11;
+inline constexpr std::size_t status_count = 12;
 
 std::string_view to_string(status s);
 std::optional<status> status_from_string(std::string_view s);
@@ -53,6 +54,16 @@ std::optional<status> status_from_string(std::string_view s);
 // REQUEST.flags
 inline constexpr std::uint64_t flag_tell = 1;
 inline constexpr std::uint64_t flag_durable = 2;  // kept in the broker's store; meta has a 6th element
+
+// The call chain of a request made from inside a method (docs/protocol.md,
+// "Call chains"): REQUEST meta's 7th element, an array of 1..max_chain_length
+// links, outermost caller first. A link names an instance that waits for
+// this request: its address and the broker's id of the request it runs.
+inline constexpr std::size_t max_chain_length = 64;
+struct chain_link {
+  std::string_view address;
+  std::uint64_t id = 0;  // the broker's request id the instance runs; 0: unknown
+};
 
 // Reserved address of the broker's built-in management actor.
 inline constexpr std::string_view management_actor = "$broker";
@@ -79,6 +90,11 @@ struct request_meta {
   std::string_view message_id{};  // the client's message id, 1..128 bytes
   std::uint64_t delay_ms = 0;   // client -> broker: not before receipt + delay
   std::uint64_t delivery = 0;   // broker -> worker: 1 for the first delivery
+
+  // The call chain: the 7th meta element's encoded bytes (a msgpack array,
+  // already checked; read it with decode_chain), empty when there is none.
+  // With a chain the 6th element is the durable map, or nil.
+  std::string_view chain{};
 
   bool is_tell() const { return (flags & flag_tell) != 0; }
   bool is_durable() const { return (flags & flag_durable) != 0; }
@@ -173,6 +189,16 @@ std::optional<disconnect_info> decode_disconnect_info(const void* data, std::siz
 // Returns views into `data`; whether each is a keyed address is the
 // caller's check (one bad address does not spoil the others).
 std::optional<std::vector<std::string_view>> decode_release(const void* data, std::size_t size);
+
+// The links of a chain decode_request_meta has checked (request_meta::chain):
+// views into it, outermost first. Empty for an empty or unreadable chain.
+std::vector<chain_link> decode_chain(std::string_view chain);
+// `links` as a 7th meta element (a msgpack array of [address, id]) in `out`,
+// cleared first; request_meta::chain may then view it.
+void encode_chain(std::string& out, const std::vector<chain_link>& links);
+// "counter/a -> ledger/b -> counter/a": the chain's addresses and `target`,
+// for error messages; each address made valid UTF-8.
+std::string describe_chain(const std::vector<chain_link>& links, std::string_view target);
 
 // Small encoders. `out` is cleared first; its capacity is reused, so a
 // caller that keeps the buffer does no allocation per message.
