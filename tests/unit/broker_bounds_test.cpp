@@ -14,33 +14,15 @@
 #include <vector>
 
 #include "broker/core.hpp"
+#include "broker_core_outbox.hpp"
 
 namespace troupe {
 namespace {
 
 using namespace std::chrono_literals;
 using protocol::command;
-
-struct sent {
-  std::string to;
-  command cmd;
-  std::string meta;
-  std::optional<std::string> payload;
-
-  std::uint64_t request_id() const { return protocol::decode_request_meta(meta.data(), meta.size())->id; }
-  std::uint64_t reply_id() const { return protocol::decode_reply_meta(meta.data(), meta.size())->id; }
-  std::string status() const {
-    return std::string(protocol::decode_reply_meta(meta.data(), meta.size())->status_text);
-  }
-  msgpack::object_handle value() const { return msgpack::unpack(payload->data(), payload->size()); }
-  std::string text() const { return value().get().as<std::string>(); }
-};
-
-std::string packed(const auto& value) {
-  msgpack::sbuffer buf;
-  msgpack::pack(buf, value);
-  return {buf.data(), buf.size()};
-}
+using test::packed;
+using test::sent;
 
 class Bounds : public ::testing::Test {
  protected:
@@ -96,23 +78,9 @@ class Bounds : public ::testing::Test {
     core->tick(now);
   }
 
-  std::vector<sent> take() {
-    EXPECT_EQ(core->audit(), "");
-    std::vector<sent> all;
-    for (auto& m : core->out().messages()) {
-      sent s{m.to, m.command, m.meta, std::nullopt};
-      if (m.has_payload)
-        s.payload = std::string(static_cast<const char*>(m.payload.data()), m.payload.size());
-      all.push_back(std::move(s));
-    }
-    core->out().clear();
-    return all;
-  }
+  std::vector<sent> take() { return test::take_sent(*core); }
   static std::vector<sent> to(const std::vector<sent>& all, const std::string& peer, command c) {
-    std::vector<sent> out;
-    for (const auto& m : all)
-      if (m.to == peer && m.cmd == c) out.push_back(m);
-    return out;
+    return test::sent_to(all, peer, c);
   }
   sent only_reply(const std::string& client) {
     const auto replies = to(take(), client, command::reply);

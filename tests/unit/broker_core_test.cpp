@@ -1,6 +1,7 @@
 // The broker core driven message by message: no sockets, no processes, no
 // sleeps. Time is a variable the tests move by hand.
 #include "broker/core.hpp"
+#include "broker_core_outbox.hpp"
 
 #include <gtest/gtest.h>
 #include <msgpack.hpp>
@@ -17,32 +18,8 @@ namespace {
 using namespace std::chrono_literals;
 using protocol::command;
 using protocol::status;
-
-// A message the core sent, copied out of its outbox.
-struct sent {
-  std::string to;
-  command cmd;
-  std::string meta;
-  std::optional<std::string> payload;
-
-  protocol::request_meta request() const {
-    auto m = protocol::decode_request_meta(meta.data(), meta.size());
-    EXPECT_TRUE(m.has_value()) << "not a REQUEST meta";
-    return m.value_or(protocol::request_meta{});
-  }
-  std::uint64_t reply_id() const { return protocol::decode_reply_meta(meta.data(), meta.size())->id; }
-  std::string reply_status() const {
-    return std::string(protocol::decode_reply_meta(meta.data(), meta.size())->status_text);
-  }
-  msgpack::object_handle value() const { return msgpack::unpack(payload->data(), payload->size()); }
-  std::string text() const { return value().get().as<std::string>(); }
-};
-
-std::string packed(const auto& value) {
-  msgpack::sbuffer buf;
-  msgpack::pack(buf, value);
-  return {buf.data(), buf.size()};
-}
+using test::packed;
+using test::sent;
 
 std::string ready_body(const std::vector<std::string>& actors, std::uint64_t credits,
                        const std::string& name = "w") {
@@ -112,24 +89,10 @@ class BrokerCore : public ::testing::Test {
   }
 
   // Everything sent since the last call.
-  std::vector<sent> take() {
-    EXPECT_EQ(core->audit(), "");
-    std::vector<sent> all;
-    for (auto& m : core->out().messages()) {
-      sent s{m.to, m.command, m.meta, std::nullopt};
-      if (m.has_payload)
-        s.payload = std::string(static_cast<const char*>(m.payload.data()), m.payload.size());
-      all.push_back(std::move(s));
-    }
-    core->out().clear();
-    return all;
-  }
+  std::vector<sent> take() { return test::take_sent(*core); }
   // The messages of `all` to `to` with command `c`.
   static std::vector<sent> to(const std::vector<sent>& all, const std::string& peer, command c) {
-    std::vector<sent> out;
-    for (const auto& m : all)
-      if (m.to == peer && m.cmd == c) out.push_back(m);
-    return out;
+    return test::sent_to(all, peer, c);
   }
   // Takes everything sent and expects exactly one REPLY to `client`.
   sent only_reply(const std::string& client) {
@@ -404,7 +367,7 @@ TEST_F(BrokerCore, ADeadlinePassedWhileNoLiveWorkerHostsTheNameSaysSo) {
   ASSERT_EQ(busy.size(), 1u);
   EXPECT_EQ(busy[0].text(), "the request's timeout passed") << "a worker hosts it: no hint";
 
-  deliver("w1", command::disconnect, {});  // leaves; it holds request 1 still
+  deliver("w1", command::disconnect, {});              // leaves; it holds request 1 still
   reply("w1", held[0].request().id, "ok", packed(1));  // the last reply: it is gone
   take();
   advance(2s);
@@ -413,9 +376,10 @@ TEST_F(BrokerCore, ADeadlinePassedWhileNoLiveWorkerHostsTheNameSaysSo) {
   const auto gone = to(take(), "c", command::reply);
   ASSERT_EQ(gone.size(), 1u);
   EXPECT_EQ(gone[0].reply_status(), "deadline_exceeded");
-  EXPECT_EQ(gone[0].text(),
-            "the request's timeout passed while no live worker hosts actor 'squares' (the last one left 2 s ago; "
-            "after 300 s without one the name is forgotten and calls get unknown_actor at once)");
+  EXPECT_EQ(
+      gone[0].text(),
+      "the request's timeout passed while no live worker hosts actor 'squares' (the last one left 2 s ago; "
+      "after 300 s without one the name is forgotten and calls get unknown_actor at once)");
 }
 
 TEST_F(BrokerCore, AnInFlightRequestEndsAtItsDeadlineAndTheLateReplyReturnsTheCredit) {

@@ -13,32 +13,15 @@
 
 #include "broker/core.hpp"
 #include "broker/store_memory.hpp"
+#include "broker_core_outbox.hpp"
 
 namespace troupe {
 namespace {
 
 using namespace std::chrono_literals;
 using protocol::command;
-
-struct sent {
-  std::string to;
-  command cmd;
-  std::string meta;
-  std::string payload;
-
-  protocol::request_meta request() const { return *protocol::decode_request_meta(meta.data(), meta.size()); }
-  std::string status() const {
-    return std::string(protocol::decode_reply_meta(meta.data(), meta.size())->status_text);
-  }
-  std::uint64_t reply_id() const { return protocol::decode_reply_meta(meta.data(), meta.size())->id; }
-};
-
-template <class T>
-std::string packed(const T& v) {
-  msgpack::sbuffer b;
-  msgpack::pack(b, v);
-  return {b.data(), b.size()};
-}
+using test::packed;
+using test::sent;
 
 class Durable : public ::testing::Test {
  protected:
@@ -113,28 +96,16 @@ class Durable : public ::testing::Test {
       advance(100ms);
     }
   }
-  std::vector<sent> take() {
-    EXPECT_EQ(core->audit(), "");
-    std::vector<sent> all;
-    for (auto& m : core->out().messages())
-      all.push_back(
-          {m.to, m.command, m.meta,
-           m.has_payload ? std::string(static_cast<const char*>(m.payload.data()), m.payload.size()) : ""});
-    core->out().clear();
-    return all;
-  }
+  std::vector<sent> take() { return test::take_sent(*core); }
   static std::vector<sent> to(const std::vector<sent>& all, const std::string& peer, command c) {
-    std::vector<sent> out;
-    for (const auto& m : all)
-      if (m.to == peer && m.cmd == c) out.push_back(m);
-    return out;
+    return test::sent_to(all, peer, c);
   }
   std::map<std::string, std::uint64_t> durable_stats() {
     std::string meta;
     protocol::encode_request_meta(meta, {999, "$broker", "stats", 0, 0});
     deliver("admin", command::request, {meta, "\x90"});
     const auto r = to(take(), "admin", command::reply);
-    auto oh = msgpack::unpack(r.at(0).payload.data(), r.at(0).payload.size());
+    auto oh = r.at(0).value();
     std::map<std::string, std::uint64_t> out;
     for (const auto& kv : oh.get()
                               .as<std::map<std::string, msgpack::object>>()
@@ -222,14 +193,14 @@ TEST_F(Durable, AResentAskIsAnsweredFromItsRecordedResultAndNotRunAgain) {
   reply("w1", work[0].request().id, "ok", packed(49));
   const auto first = to(take(), "c1", command::reply);
   ASSERT_EQ(first.size(), 1u);
-  EXPECT_EQ(first[0].payload, packed(49));
+  EXPECT_EQ(*first[0].payload, packed(49));
   send("c2", 9, "squares", "ask-1", false);  // another connection, the same message id
   const auto all = take();
   EXPECT_TRUE(to(all, "w1", command::request).empty()) << "ran again";
   const auto again = to(all, "c2", command::reply);
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].reply_id(), 9u);
-  EXPECT_EQ(again[0].payload, packed(49));
+  EXPECT_EQ(*again[0].payload, packed(49));
 }
 
 TEST_F(Durable, AResentAskWhileItRunsIsAnsweredToTheLatestSender) {
