@@ -53,6 +53,23 @@ TEST(SlotTable, ForgedIdsFindNothing) {
   EXPECT_EQ(slot_table<int>::index_of(t.id_of(i)), i);
 }
 
+TEST(SlotTable, IdsFitASignedInt64FromAnyStartAndAcrossTheWrap) {
+  // A worker library that writes integers as int64 must be able to echo them.
+  for (std::uint32_t first : {0u, 1u, 0x7fffffffu, 0x80000000u, 0xffffffffu}) {
+    slot_table<int> t(first);
+    const auto i = t.acquire();
+    for (int reuse = 0; reuse < 3; ++reuse) {
+      const auto id = t.id_of(i);
+      EXPECT_NE(id, 0u) << first;
+      EXPECT_LT(id, std::uint64_t{1} << 63) << first;
+      EXPECT_NE(t.find(id), nullptr) << first;
+      t.release(i);
+      EXPECT_EQ(t.find(id), nullptr) << first;
+      EXPECT_EQ(t.acquire(), i);
+    }
+  }
+}
+
 TEST(SlotTable, ValuesKeepWhatTheLastUserLeft) {
   // Buffers inside slots keep their capacity across reuse.
   slot_table<std::string> t;

@@ -1,4 +1,6 @@
 // A table of T with stable indices and generation-checked 64-bit ids.
+// Ids stay below 2^63: generations use 31 bits, so that a worker whose
+// MessagePack library writes every integer as a signed int64 can echo them.
 //
 // The broker hands a worker the id of a request's slot and later finds the
 // slot again from the id in the worker's REPLY. A slot is reused once its
@@ -21,11 +23,16 @@ class slot_table {
   using id_type = std::uint64_t;
   static constexpr std::uint32_t no_index = 0xffffffff;
 
+  static constexpr std::uint32_t max_generation = 0x7fffffff;
+
   // `first_generation`: the generation of every new slot. A broker starts
   // from a random one, so that ids it issued before a restart (which its
-  // workers may still answer) name nothing in the next run; 0 counts as 1.
+  // workers may still answer) name nothing in the next run. Only its low 31
+  // bits count, and 0 counts as 1.
   explicit slot_table(std::uint32_t first_generation = 1)
-      : first_generation_(first_generation ? first_generation : 1) {}
+      : first_generation_(first_generation & max_generation) {
+    if (first_generation_ == 0) first_generation_ = 1;
+  }
 
   // Takes a free slot (growing the table when none is free) and returns its
   // index. The slot's value is whatever its last user left there: callers
@@ -49,12 +56,12 @@ class slot_table {
   void release(std::uint32_t i) {
     auto& c = cells_[i];
     c.live = false;
-    if (++c.generation == 0) c.generation = 1;  // no id is ever 0
+    if (++c.generation > max_generation) c.generation = 1;  // no id is ever 0 or >= 2^63
     --live_;
     free_.push_back(i);
   }
 
-  // The id naming slot `i` in its current generation. Never 0.
+  // The id naming slot `i` in its current generation. Never 0, below 2^63.
   id_type id_of(std::uint32_t i) const { return (static_cast<id_type>(cells_[i].generation) << 32) | i; }
   static std::uint32_t index_of(id_type id) { return static_cast<std::uint32_t>(id & 0xffffffff); }
 

@@ -277,6 +277,7 @@ def test_broker_accepts_signed_ids_from_a_worker(served: str) -> None:
             assert names["examples-worker-1"]["credits"] == 16
         # Keyed requests until one lands on the scripted worker.
         for i in range(1, 50):
+            worker.send(p.encode_heartbeat())  # the scripted worker stays alive
             client.send(p.encode_request(i, f"counter/k{i}", "get", timeout_ms=5000))
             request = worker.recv(0.3)
             if isinstance(request, p.Request):
@@ -284,6 +285,7 @@ def test_broker_accepts_signed_ids_from_a_worker(served: str) -> None:
             assert client.recv() is not None  # the C++ worker answered it
         else:
             pytest.fail("no request reached the scripted worker")
+        assert 0 < request.id < 2**63  # the protocol promises ids an int64 holds
         meta = b"\x92\xd3" + request.id.to_bytes(8, "big") + msgpack.packb("ok")
         worker.send([p.header(p.Command.REPLY), meta, msgpack.packb(42)])
         assert client.recv() == p.Reply(i, "ok", 42)
