@@ -12,6 +12,8 @@ Prints, in one run on this machine:
   RabbitMQ (persistent messages to a durable queue, publisher confirms,
   manual acks), each started here on loopback from its Debian package and
   stopped by pid;
+- the ceiling: the same traffic not durable (plain asks), which no store
+  can beat: on a 2-core machine the client, broker and worker share it;
 - the ratios the issue sets as targets: D1 p50 - fsync p50 (<= 150 us),
   D2 / Redis D2 (>= 2), D2 / fsync rate (>= 20), CPU per message (<= 10 us).
 
@@ -97,6 +99,15 @@ def troupe_figures(bin_dir, tmp, count, window):
         figures["d2"] = run_json([bench, "d2", "--broker", endpoint, "--count", str(count * 25),
                                   "--window", str(window)])
         figures["d2"]["broker_cpu_us_per_message"] = round(
+            (cpu_seconds(broker.pid) - before) * 1e6 / (count * 25), 2)
+        # The ceiling D2 adds its store to: the same traffic, not durable.
+        # A plain ask is the same four messages as a durable tell (request,
+        # delivery, the worker's reply, the answer to the client), through
+        # the same broker and worker, with nothing written.
+        before = cpu_seconds(broker.pid)
+        figures["plain"] = run_json([os.path.join(bin_dir, "troupe"), "bench", "--broker", endpoint, "--requests",
+                                     str(count * 25), "--window", str(window), "--json", "squares", "square", "7"])
+        figures["plain"]["broker_cpu_us_per_message"] = round(
             (cpu_seconds(broker.pid) - before) * 1e6 / (count * 25), 2)
     finally:
         stop(worker)
@@ -193,6 +204,10 @@ def main():
           % (d1["p50_us"], d1["p99_us"], d1["p50_us"] - fs["p50_us"]))
     print("D2 troupe: %.0f msg/s (%.1fx the fdatasync rate; target >= 20x), broker CPU %.2f us/message "
           "(target <= 10)" % (d2["rate"], d2["rate"] / fs["rate"], d2["broker_cpu_us_per_message"]))
+    plain = t["plain"]
+    print("D2 ceiling: the same traffic not durable (plain asks, same broker and worker): %.0f msg/s, broker CPU "
+          "%.2f us/message; D2 / ceiling = %.2f" % (plain["throughput"], plain["broker_cpu_us_per_message"],
+                                                  d2["rate"] / plain["throughput"]))
     for name in ("redis", "rabbitmq"):
         if name not in out:
             continue
