@@ -63,6 +63,7 @@ clean:
 bench: build
 	@$(PYTHON) bench/run.py
 	@$(PYTHON) bench/durable.py
+	@$(PYTHON) bench/calls.py
 
 # Peers on the same payload: Celery + Redis and CAF remote actors, and for
 # durable messages Redis Streams and RabbitMQ (bench/durable.py). Separate
