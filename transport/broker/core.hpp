@@ -346,6 +346,7 @@ class broker_core {
                    std::string_view value);
   durable::message stored(const request& r) const;
   void commit_failed(const std::string& error, time_point now);
+  void settle_uncommitted(const std::string& error, time_point now);
   void start_durable(std::uint32_t ri, time_point now);
   void park(std::uint32_t ri);
   void unpark(std::uint32_t ri);

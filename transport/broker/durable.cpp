@@ -260,6 +260,16 @@ void broker_core::commit(time_point now) {
   d.store_error.clear();
   d.batch.clear();
   d.finishing.clear();
+  settle_uncommitted({}, now);
+  for (auto& a : d.after_commit) reply_value(a.client, a.id, "ok", a.value);
+  d.after_commit.clear();
+}
+
+// The requests held for the commit, in arrival order: plain ones go their
+// way either way; durable ones are confirmed and started when `error` is
+// empty, else refused with it and forgotten.
+void broker_core::settle_uncommitted(const std::string& error, time_point now) {
+  auto& d = *durable_;
   auto ids = std::move(d.uncommitted);
   d.uncommitted.clear();
   d.uncommitted_addresses.clear();
@@ -270,15 +280,20 @@ void broker_core::commit(time_point now) {
     unpark(ri);
     if (!r->durable) {
       route(ri, now);
-      continue;
+    } else if (error.empty()) {
+      r->durable->committed = true;
+      ++d.count.stored;
+      if (r->tell) reply_value(r->client, r->client_id, "ok", msgpack_nil);
+      start_durable(ri, now);
+    } else {
+      ++d.count.refused;
+      if (!r->client.empty())
+        reply_error(r->client, r->client_id, status::store_unavailable,
+                    "the broker's store cannot be written: " + error);
+      d.by_id.erase(r->durable->id);
+      release(ri);
     }
-    r->durable->committed = true;
-    ++d.count.stored;
-    if (r->tell) reply_value(r->client, r->client_id, "ok", msgpack_nil);
-    start_durable(ri, now);
   }
-  for (auto& a : d.after_commit) reply_value(a.client, a.id, "ok", a.value);
-  d.after_commit.clear();
 }
 
 // Nothing of the batch is on disk: what it accepted is refused, never
@@ -287,25 +302,7 @@ void broker_core::commit_failed(const std::string& error, time_point now) {
   auto& d = *durable_;
   if (d.store_error != error && log_) log_("durable messages refused: " + error);
   d.store_error = error;
-  auto ids = std::move(d.uncommitted);
-  d.uncommitted.clear();
-  d.uncommitted_addresses.clear();
-  for (const auto id : ids) {
-    auto* r = requests_.find(id);
-    if (!r) continue;
-    const auto ri = slot_table<request>::index_of(id);
-    unpark(ri);
-    if (!r->durable) {
-      route(ri, now);
-      continue;
-    }
-    ++d.count.refused;
-    if (!r->client.empty())
-      reply_error(r->client, r->client_id, status::store_unavailable,
-                  "the broker's store cannot be written: " + error);
-    d.by_id.erase(r->durable->id);
-    release(ri);
-  }
+  settle_uncommitted(error, now);
   for (auto& a : d.after_commit)
     reply_error(a.client, a.id, status::store_unavailable, "the broker's store cannot be written: " + error);
   d.after_commit.clear();
