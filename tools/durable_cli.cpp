@@ -18,7 +18,8 @@ int print_error(const raw_reply& reply) {
   } catch (const std::exception&) {
     message = "(unreadable error message)";
   }
-  std::fprintf(stderr, "error: %s: %s\n", std::string(protocol::to_string(reply.code)).c_str(), message.c_str());
+  std::fprintf(stderr, "error: %s: %s\n", std::string(protocol::to_string(reply.code)).c_str(),
+               message.c_str());
   return 1;
 }
 
@@ -33,11 +34,14 @@ raw_reply wait_for(const std::function<void(client::callback)>& send) {
 
 void add_store_flags(CLI::App& broker_cmd, broker_options& opt, long long& result_ttl_s) {
   broker_cmd
-      .add_option("--store", opt.store,
-                  "durable messages' SQLite file, or 'none' (default: $TROUPE_STORE, else beside an ipc:// socket, "
-                  "else ~/.local/state/troupe/ENDPOINT.store)")
+      .add_option(
+          "--store", opt.store,
+          "durable messages' SQLite file, or 'none' (default: $TROUPE_STORE, else beside an ipc:// socket, "
+          "else ~/.local/state/troupe/ENDPOINT.store)")
       ->capture_default_str();
-  broker_cmd.add_option("--result-ttl-s", result_ttl_s, "keep durable messages' outcomes this long (seconds)")
+  broker_cmd
+      .add_option("--result-ttl-s", result_ttl_s,
+                  "keep durable messages' outcomes at least this long, at most about twice (seconds)")
       ->check(CLI::Range(1LL, 365LL * 86400))
       ->capture_default_str();
   broker_cmd
@@ -54,7 +58,8 @@ void add_call_flags(CLI::App& call_cmd, durable_flags& flags) {
 }
 
 CLI::App* add_tell_command(CLI::App& app, durable_flags& flags, std::string& address, std::string& method) {
-  auto* cmd = app.add_subcommand("tell", "send a one-way message; with --durable, wait until the broker stored it");
+  auto* cmd =
+      app.add_subcommand("tell", "send a one-way message; with --durable, wait until the broker stored it");
   add_call_flags(*cmd, flags);
   cmd->add_option("--delay-ms", flags.delay_ms, "durable: not delivered before this long")
       ->check(CLI::Range(0LL, 31536000000LL));
@@ -66,7 +71,8 @@ CLI::App* add_tell_command(CLI::App& app, durable_flags& flags, std::string& add
 }
 
 CLI::App* add_dead_command(CLI::App& app, dead_command& dead) {
-  auto* cmd = app.add_subcommand("dead", "dead letters: list, show SEQ, retry SEQ...|--all, purge SEQ...|--all");
+  auto* cmd =
+      app.add_subcommand("dead", "dead letters: list, show SEQ, retry SEQ...|--all, purge SEQ...|--all");
   cmd->add_option("action", dead.action, "list, show, retry or purge")
       ->required()
       ->check(CLI::IsMember({"list", "show", "retry", "purge"}));

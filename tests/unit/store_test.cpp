@@ -21,6 +21,8 @@
 #include "broker/store_memory.hpp"
 #include "broker/store_sqlite.hpp"
 
+#include <sqlite3.h>
+
 namespace troupe::durable {
 namespace {
 
@@ -149,6 +151,10 @@ TEST_P(store_contract, RescheduleDeadLettersRetryAndPurge) {
   EXPECT_EQ(s->dead_count(), 0u);
 }
 
+// An outcome is kept until the retention has passed its finish, and gone
+// once the retention has passed every outcome of its period: the SQLite
+// store empties one of its two outcome tables at a time (so it may keep an
+// outcome up to about twice the retention); the memory one is exact.
 TEST_P(store_contract, OldResultsExpire) {
   batch b;
   b.added = {make(1), make(2)};
@@ -157,8 +163,37 @@ TEST_P(store_contract, OldResultsExpire) {
   b.clear();
   b.expire_results_before = 500;
   ASSERT_EQ(s->commit(b), "");
-  EXPECT_FALSE(s->find_result("m1"));
   EXPECT_TRUE(s->find_result("m2"));
+  b.expire_results_before = 1000;
+  ASSERT_EQ(s->commit(b), "");
+  EXPECT_FALSE(s->find_result("m1"));
+  EXPECT_FALSE(s->find_result("m2"));
+
+  b.clear();
+  b.added = {make(3)};
+  b.finished = {{3, "m3", result{"ok", "", 1500}}};
+  ASSERT_EQ(s->commit(b), "");
+  b.clear();
+  b.expire_results_before = 1200;
+  ASSERT_EQ(s->commit(b), "");
+  EXPECT_TRUE(s->find_result("m3"));
+  b.expire_results_before = 1600;
+  ASSERT_EQ(s->commit(b), "");
+  EXPECT_FALSE(s->find_result("m3"));
+}
+
+TEST_P(store_contract, AForgottenResultIsGoneFromEitherPeriod) {
+  batch b;
+  b.added = {make(1)};
+  b.finished = {{1, "m1", result{"ok", "", 100}}};
+  ASSERT_EQ(s->commit(b), "");
+  b.clear();
+  b.expire_results_before = 50;  // the SQLite store starts a new period: m1 is in the older one now
+  ASSERT_EQ(s->commit(b), "");
+  b.clear();
+  b.forgotten = {"m1"};
+  ASSERT_EQ(s->commit(b), "");
+  EXPECT_FALSE(s->find_result("m1"));
 }
 
 TEST_P(store_contract, RemembersRegisteredWorkers) {
@@ -196,6 +231,62 @@ TEST(sqlite_store_file, ReopenedStoreHasWhatWasCommittedAndTheNextSeq) {
   ASSERT_EQ(s.pending().size(), 1u);
   EXPECT_EQ(s.pending()[0].seq, 7u);
   EXPECT_TRUE(s.find_result("m1"));
+}
+
+// A store written by schema 1 (one `results` table with a rowid and a
+// unique id) opens with its outcomes, pending messages and sequence.
+TEST(sqlite_store_file, ASchemaOneStoreIsMigrated) {
+  temp_dir dir;
+  const auto path = dir.file("v1.db");
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    const char* v1 = R"sql(
+CREATE TABLE troupe_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE pending(
+  seq INTEGER PRIMARY KEY, id BLOB NOT NULL, address TEXT NOT NULL, method TEXT NOT NULL,
+  args BLOB NOT NULL, tell INTEGER NOT NULL, attempts INTEGER NOT NULL, lost INTEGER NOT NULL,
+  not_before INTEGER NOT NULL, accepted INTEGER NOT NULL, last_error TEXT NOT NULL);
+CREATE TABLE results(
+  seq INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, status TEXT NOT NULL, value BLOB NOT NULL,
+  finished INTEGER NOT NULL);
+INSERT INTO troupe_meta(key, value) VALUES ('schema', 1), ('next_seq', 5);
+INSERT INTO pending VALUES (4, CAST('m4' AS BLOB), 'counter/x', 'add', x'9101', 1, 0, 0, 0, 1004, '');
+INSERT INTO results VALUES (9, CAST('m9' AS BLOB), 'ok', x'2a', 1009);
+)sql";
+    ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+  {
+    sqlite_store s(path);
+    const auto r = s.find_result("m9");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, "ok");
+    EXPECT_EQ(r->value, "\x2a");
+    EXPECT_EQ(s.next_seq(), 10u);  // past the outcome's seq, not only the recorded 5
+    ASSERT_EQ(s.pending().size(), 1u);
+    EXPECT_EQ(s.pending()[0].id, "m4");
+  }
+  sqlite_store again(path);  // and opens again as schema 2
+  EXPECT_TRUE(again.find_result("m9"));
+}
+
+TEST(sqlite_store_file, AStoreFromANewerSchemaIsRefusedWithAClearError) {
+  temp_dir dir;
+  const auto path = dir.file("newer.db");
+  { sqlite_store s(path); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db, "UPDATE troupe_meta SET value = 3 WHERE key = 'schema'", nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  sqlite3_close(db);
+  try {
+    sqlite_store s(path);
+    FAIL() << "opened a store of a newer schema";
+  } catch (const store_error& e) {
+    EXPECT_NE(std::string(e.what()).find("schema version 3"), std::string::npos) << e.what();
+  }
 }
 
 // A child commits batches of 100 messages and reports each batch once its

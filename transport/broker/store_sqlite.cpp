@@ -1,8 +1,10 @@
 // The SQLite store. One connection, prepared statements kept for the
-// store's life, one transaction per commit(). Three tables:
+// store's life, one transaction per commit(). The tables:
 // - pending: messages waiting or running, by seq (the broker's order);
-// - results: the final outcome per message id, expired after a while;
-// - dead: dead letters, by the seq their message had.
+// - results_0 and results_1: the final outcome per message id, expired
+//   after a while a table at a time (see `schema`);
+// - dead: dead letters, by the seq their message had;
+// - workers: the workers registered, for a restarted broker to wait for.
 // The broker holds every pending message in memory too, so `pending` is
 // read only at start and needs no index but its key.
 #include "broker/store_sqlite.hpp"
@@ -17,22 +19,44 @@
 namespace troupe::durable {
 namespace {
 
+// Outcomes live in two tables keyed by message id alone (one b-tree per
+// row written, where a rowid table plus a unique index on the id is two):
+// new ones go to the current table; when every outcome in the other one is
+// past the retention time, that one is emptied at once and becomes the
+// current one. So an outcome is kept at least the retention time and at
+// most about twice it, and expiring costs no index on time. Schema 1 had
+// one `results` table (rowid, unique id); opening it migrates it.
+constexpr int schema_version = 2;
 constexpr const char* schema = R"sql(
 CREATE TABLE IF NOT EXISTS troupe_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS pending(
   seq INTEGER PRIMARY KEY, id BLOB NOT NULL, address TEXT NOT NULL, method TEXT NOT NULL,
   args BLOB NOT NULL, tell INTEGER NOT NULL, attempts INTEGER NOT NULL, lost INTEGER NOT NULL,
   not_before INTEGER NOT NULL, accepted INTEGER NOT NULL, last_error TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS results(
-  seq INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, status TEXT NOT NULL, value BLOB NOT NULL,
-  finished INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS results_0(
+  id BLOB PRIMARY KEY, seq INTEGER NOT NULL, status TEXT NOT NULL, value BLOB NOT NULL,
+  finished INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS results_1(
+  id BLOB PRIMARY KEY, seq INTEGER NOT NULL, status TEXT NOT NULL, value BLOB NOT NULL,
+  finished INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead(
   seq INTEGER PRIMARY KEY, id BLOB NOT NULL, address TEXT NOT NULL, method TEXT NOT NULL,
   args BLOB NOT NULL, tell INTEGER NOT NULL, attempts INTEGER NOT NULL, lost INTEGER NOT NULL,
   not_before INTEGER NOT NULL, accepted INTEGER NOT NULL, last_error TEXT NOT NULL,
   reason TEXT NOT NULL, died INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS workers(id BLOB PRIMARY KEY);
-INSERT OR IGNORE INTO troupe_meta(key, value) VALUES ('schema', 1), ('next_seq', 1);
+INSERT OR IGNORE INTO troupe_meta(key, value) VALUES ('schema', 2), ('next_seq', 1),
+  ('results_current', 0), ('results_current_newest', 0), ('results_other_newest', 0);
+)sql";
+
+// Schema 1's outcomes into the current table of schema 2 (in the open
+// transaction), keeping the sequence past them.
+constexpr const char* migrate_from_1 = R"sql(
+UPDATE troupe_meta SET value = max(value, (SELECT coalesce(max(seq), 0) + 1 FROM results)) WHERE key = 'next_seq';
+UPDATE troupe_meta SET value = (SELECT coalesce(max(finished), 0) FROM results) WHERE key = 'results_current_newest';
+INSERT OR REPLACE INTO results_0(id, seq, status, value, finished) SELECT id, seq, status, value, finished FROM results;
+DROP TABLE results;
+UPDATE troupe_meta SET value = 2 WHERE key = 'schema';
 )sql";
 
 constexpr const char* message_columns =
@@ -166,12 +190,20 @@ dead_letter read_dead(const statement& s) {
   return d;
 }
 
+// The outcome tables' statements: `%` names results_0 or results_1.
+constexpr const char* add_result_sql =
+    "INSERT OR REPLACE INTO results_%(seq, id, status, value, finished) "
+    "VALUES (?1,?2,?3,?4,?5)";
+constexpr const char* find_result_sql = "SELECT status, value, finished FROM results_% WHERE id = ?1";
+constexpr const char* forget_sql = "DELETE FROM results_% WHERE id = ?1";
+constexpr const char* clear_results_sql = "DELETE FROM results_%";  // SQLite's truncate: no row visited
 }  // namespace
 
 struct sqlite_store::statements {
   statement begin, commit, rollback;
-  statement add, finish_pending, add_result, reschedule, die, undie, forget, set_next_seq, expire;
-  statement find_result, dead_page, dead_one, dead_count, pending_all;
+  statement add, finish_pending, reschedule, die, undie, set_next_seq, set_meta;
+  statement add_result[2], find_result[2], forget[2], clear_results[2];
+  statement dead_page, dead_one, dead_count, pending_all;
   statement worker_in, worker_out, workers_all;
 
   explicit statements(sqlite3* db)
@@ -181,22 +213,18 @@ struct sqlite_store::statements {
         add(db, std::string("INSERT INTO pending(") + message_columns +
                     ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"),
         finish_pending(db, "DELETE FROM pending WHERE seq = ?1"),
-        add_result(
-            db, "INSERT OR REPLACE INTO results(seq, id, status, value, finished) VALUES (?1,?2,?3,?4,?5)"),
         reschedule(
             db,
             "UPDATE pending SET attempts = ?2, lost = ?3, not_before = ?4, last_error = ?5 WHERE seq = ?1"),
         die(db, std::string("INSERT OR REPLACE INTO dead(") + message_columns +
                     ", reason, died) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"),
         undie(db, "DELETE FROM dead WHERE seq = ?1"),
-        forget(db, "DELETE FROM results WHERE id = ?1"),
         set_next_seq(db, "UPDATE troupe_meta SET value = max(value, ?1) WHERE key = 'next_seq'"),
-        // Bounded work per call: results finish in about seq order, so the
-        // oldest come first.
-        expire(db,
-               "DELETE FROM results WHERE seq IN (SELECT seq FROM results WHERE finished < ?1 ORDER BY seq "
-               "LIMIT 10000)"),
-        find_result(db, "SELECT status, value, finished FROM results WHERE id = ?1"),
+        set_meta(db, "UPDATE troupe_meta SET value = ?2 WHERE key = ?1"),
+        add_result{{db, for_table(add_result_sql, 0)}, {db, for_table(add_result_sql, 1)}},
+        find_result{{db, for_table(find_result_sql, 0)}, {db, for_table(find_result_sql, 1)}},
+        forget{{db, for_table(forget_sql, 0)}, {db, for_table(forget_sql, 1)}},
+        clear_results{{db, for_table(clear_results_sql, 0)}, {db, for_table(clear_results_sql, 1)}},
         dead_page(db, std::string("SELECT ") + message_columns +
                           ", reason, died FROM dead WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
         dead_one(db, std::string("SELECT ") + message_columns + ", reason, died FROM dead WHERE seq = ?1"),
@@ -205,6 +233,12 @@ struct sqlite_store::statements {
         worker_in(db, "INSERT OR IGNORE INTO workers(id) VALUES (?1)"),
         worker_out(db, "DELETE FROM workers WHERE id = ?1"),
         workers_all(db, "SELECT id FROM workers") {}
+
+  // `sql` for results_0 or results_1: `%` names the table.
+  static std::string for_table(std::string sql, int table) {
+    sql[sql.find('%')] = static_cast<char>('0' + table);
+    return sql;
+  }
 };
 
 sqlite_store::sqlite_store(std::string path) : path_(std::move(path)) {
@@ -225,20 +259,45 @@ sqlite_store::sqlite_store(std::string path) : path_(std::move(path)) {
   if ((rc = sqlite3_exec(db_, setup, nullptr, nullptr, nullptr)) != SQLITE_OK) fail(rc);
   // The schema in a write transaction: it takes the lock now, and proves
   // the file writable before the broker confirms anything.
-  const std::string create = std::string("BEGIN IMMEDIATE;") + schema + "COMMIT;";
-  if ((rc = sqlite3_exec(db_, create.c_str(), nullptr, nullptr, nullptr)) != SQLITE_OK) fail(rc);
+  if ((rc = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr)) != SQLITE_OK) fail(rc);
+  bool had_v1_results = false;
+  try {
+    statement v1(db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'results'");
+    had_v1_results = v1.step() == SQLITE_ROW;
+  } catch (const store_error&) {
+    fail(sqlite3_errcode(db_));
+  }
+  if ((rc = sqlite3_exec(db_, schema, nullptr, nullptr, nullptr)) != SQLITE_OK) fail(rc);
+  if (had_v1_results && (rc = sqlite3_exec(db_, migrate_from_1, nullptr, nullptr, nullptr)) != SQLITE_OK)
+    fail(rc);
+  if ((rc = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr)) != SQLITE_OK) fail(rc);
   try {
     st_ = std::make_unique<statements>(db_);
   } catch (const store_error&) {
     fail(sqlite3_errcode(db_));
   }
-  statement s(db_, "SELECT value FROM troupe_meta WHERE key = 'next_seq'");
-  if (s.step() == SQLITE_ROW) next_seq_ = static_cast<std::uint64_t>(s.integer(0));
-  s.reset();
-  for (const char* table : {"pending", "results", "dead"}) {
+  auto meta = [&](std::string_view key) -> std::int64_t {
+    statement s(db_, "SELECT value FROM troupe_meta WHERE key = ?1");
+    s.bind(1, key);
+    return s.step() == SQLITE_ROW ? s.integer(0) : 0;
+  };
+  if (const auto version = meta("schema"); version != schema_version) {
+    st_.reset();
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+    throw store_error("store " + path_ + ": it has schema version " + std::to_string(version) +
+                      ", this broker reads " + std::to_string(schema_version) +
+                      " (a newer troupe wrote it?)");
+  }
+  next_seq_ = static_cast<std::uint64_t>(meta("next_seq"));
+  // Belt and braces for the sequence: past every seq in a table keyed by it.
+  for (const char* table : {"pending", "dead"}) {
     statement m(db_, std::string("SELECT coalesce(max(seq), 0) FROM ") + table);
     if (m.step() == SQLITE_ROW) next_seq_ = std::max(next_seq_, static_cast<std::uint64_t>(m.integer(0)) + 1);
   }
+  results_.current = meta("results_current") == 1 ? 1 : 0;
+  results_.current_newest = meta("results_current_newest");
+  results_.other_newest = meta("results_other_newest");
 }
 
 sqlite_store::~sqlite_store() {
@@ -253,7 +312,10 @@ std::string sqlite_store::commit(const batch& b) {
   auto error = write(b);
   if (error.empty()) {
     rc = st_->commit.run();
-    if (rc == SQLITE_DONE) return {};
+    if (rc == SQLITE_DONE) {
+      results_ = written_results_;
+      return {};
+    }
     error = explain(db_, rc, path_);
   }
   // All or nothing: a failed batch leaves the store as it was.
@@ -289,23 +351,39 @@ std::string sqlite_store::write(const batch& b) {
     if (!(e = check(st_->finish_pending.bind(1, static_cast<std::int64_t>(d.msg.seq)).run())).empty())
       return e;
   }
+  auto next = results_;  // the outcome tables as they will be once this commits
+  if (b.expire_results_before != 0 && next.other_newest < b.expire_results_before) {
+    // Every outcome in the other table is past retention: empty it, and
+    // new outcomes go there from now on.
+    if (!(e = check(st_->clear_results[1 - next.current].run())).empty()) return e;
+    next = {1 - next.current, 0, next.current_newest};
+  }
   for (const auto& f : b.finished) {
     if (!(e = check(st_->finish_pending.bind(1, static_cast<std::int64_t>(f.seq)).run())).empty()) return e;
-    auto& s = st_->add_result;
+    // An id has one outcome: a retried dead letter's earlier one was
+    // forgotten (in both tables) before it could finish again.
+    auto& s = st_->add_result[next.current];
     s.bind(1, static_cast<std::int64_t>(f.seq))
         .blob(2, f.id)
         .bind(3, f.result.status)
         .blob(4, f.result.value);
     if (!(e = check(s.bind(5, f.result.finished).run())).empty()) return e;
+    next.current_newest = std::max(next.current_newest, f.result.finished);
   }
+  if (next.current != results_.current || next.current_newest != results_.current_newest) {
+    for (const auto& [key, value] : {std::pair<const char*, std::int64_t>{"results_current", next.current},
+                                     {"results_current_newest", next.current_newest},
+                                     {"results_other_newest", next.other_newest}})
+      if (!(e = check(st_->set_meta.bind(1, key).bind(2, value).run())).empty()) return e;
+  }
+  written_results_ = next;
   for (const auto seq : b.revived)
     if (!(e = check(st_->undie.bind(1, static_cast<std::int64_t>(seq)).run())).empty()) return e;
   for (const auto seq : b.purged)
     if (!(e = check(st_->undie.bind(1, static_cast<std::int64_t>(seq)).run())).empty()) return e;
   for (const auto& id : b.forgotten)
-    if (!(e = check(st_->forget.blob(1, id).run())).empty()) return e;
-  if (b.expire_results_before != 0)
-    if (!(e = check(st_->expire.bind(1, b.expire_results_before).run())).empty()) return e;
+    for (auto& forget : st_->forget)
+      if (!(e = check(forget.blob(1, id).run())).empty()) return e;
   for (const auto& w : b.workers_joined)
     if (!(e = check(st_->worker_in.blob(1, w).run())).empty()) return e;
   for (const auto& w : b.workers_left)
@@ -336,13 +414,16 @@ std::vector<message> sqlite_store::pending() {
 std::uint64_t sqlite_store::next_seq() { return next_seq_; }
 
 std::optional<result> sqlite_store::find_result(std::string_view id) {
-  auto& s = st_->find_result;
-  s.blob(1, id);
-  const int rc = s.step();
   std::optional<result> out;
-  if (rc == SQLITE_ROW) out = result{s.text(0), s.text(1), s.integer(2)};
-  s.reset();
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) throw store_error(explain(db_, rc, path_));
+  for (const int table : {results_.current, 1 - results_.current}) {
+    auto& s = st_->find_result[table];
+    s.blob(1, id);
+    const int rc = s.step();
+    if (rc == SQLITE_ROW) out = result{s.text(0), s.text(1), s.integer(2)};
+    s.reset();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) throw store_error(explain(db_, rc, path_));
+    if (out) break;
+  }
   return out;
 }
 

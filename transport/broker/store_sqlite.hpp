@@ -4,6 +4,7 @@
 // one store would run each message twice).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -41,6 +42,14 @@ class sqlite_store final : public store {
   ::sqlite3* db_ = nullptr;
   std::unique_ptr<statements> st_;
   std::uint64_t next_seq_ = 1;
+  // The two outcome tables (store_sqlite.cpp): which one takes new
+  // outcomes, and the newest finish time in each, as committed; and as the
+  // batch being written would leave them.
+  struct result_tables {
+    int current = 0;
+    std::int64_t current_newest = 0, other_newest = 0;
+  };
+  result_tables results_, written_results_;
 };
 
 }  // namespace troupe::durable
