@@ -196,6 +196,23 @@ TEST_P(store_contract, AForgottenResultIsGoneFromEitherPeriod) {
   EXPECT_FALSE(s->find_result("m1"));
 }
 
+// Batches of every size: the SQLite store writes rows 64, 8 and 1 at a time.
+TEST_P(store_contract, LargeBatchesKeepEveryRow) {
+  batch b;
+  for (std::uint64_t seq = 1; seq <= 150; ++seq) b.added.push_back(make(seq));
+  ASSERT_EQ(s->commit(b), "");
+  b.clear();
+  for (std::uint64_t seq = 1; seq <= 73; ++seq)
+    b.finished.push_back({seq, "m" + std::to_string(seq), result{"ok", "", 100}});
+  ASSERT_EQ(s->commit(b), "");
+  const auto left = s->pending();
+  ASSERT_EQ(left.size(), 77u);
+  EXPECT_EQ(left.front().seq, 74u);
+  EXPECT_EQ(left.back().seq, 150u);
+  for (std::uint64_t seq = 1; seq <= 150; ++seq)
+    EXPECT_EQ(s->find_result("m" + std::to_string(seq)).has_value(), seq <= 73) << seq;
+}
+
 TEST_P(store_contract, RemembersRegisteredWorkers) {
   batch b;
   b.workers_joined = {"w1", "w2"};

@@ -160,11 +160,58 @@ class statement {
   sqlite3_stmt* s_ = nullptr;
 };
 
-void bind_message(statement& s, const message& m) {
-  s.bind(1, static_cast<std::int64_t>(m.seq)).blob(2, m.id).bind(3, m.address).bind(4, m.method);
-  s.blob(5, m.args).bind(6, std::int64_t{m.tell}).bind(7, std::int64_t{m.attempts});
-  s.bind(8, std::int64_t{m.lost}).bind(9, m.not_before).bind(10, m.accepted).bind(11, m.last_error);
+// Binds `m` to the 11 parameters from `first` on (message_columns' order).
+void bind_message(statement& s, const message& m, int first = 1) {
+  const int i = first - 1;
+  s.bind(i + 1, static_cast<std::int64_t>(m.seq))
+      .blob(i + 2, m.id)
+      .bind(i + 3, m.address)
+      .bind(i + 4, m.method);
+  s.blob(i + 5, m.args).bind(i + 6, std::int64_t{m.tell}).bind(i + 7, std::int64_t{m.attempts});
+  s.bind(i + 8, std::int64_t{m.lost})
+      .bind(i + 9, m.not_before)
+      .bind(i + 10, m.accepted)
+      .bind(i + 11, m.last_error);
 }
+
+// One statement run for many rows: a batch of a few hundred messages costs
+// a few statement runs instead of one each, and a run's fixed cost (step,
+// reset, cursors, halt) was a good part of SQLite's time per message.
+// Statements for 64, 8 and 1 rows: `head` + `row` repeated, comma-joined +
+// `tail`, each row taking `params` parameters.
+class chunked_statement {
+ public:
+  static constexpr int sizes[] = {64, 8, 1};
+
+  chunked_statement(sqlite3* db, const std::string& head, const std::string& row, const std::string& tail,
+                    int params)
+      : params_(params) {
+    for (std::size_t k = 0; k < std::size(sizes); ++k) {
+      std::string sql = head;
+      for (int r = 0; r < sizes[k]; ++r) sql += (r ? "," : "") + row;
+      st_[k] = statement(db, sql + tail);
+    }
+  }
+
+  // Runs over `items`, `bind(statement, first parameter, item)` binding one
+  // row; returns SQLite's code of the first failure, or SQLITE_DONE.
+  template <class Items, class Bind>
+  int run(const Items& items, Bind bind) {
+    std::size_t i = 0;
+    for (std::size_t k = 0; k < std::size(sizes); ++k) {
+      const auto n = static_cast<std::size_t>(sizes[k]);
+      for (; items.size() - i >= n; i += n) {
+        for (std::size_t r = 0; r < n; ++r) bind(st_[k], 1 + static_cast<int>(r) * params_, items[i + r]);
+        if (const int rc = st_[k].run(); rc != SQLITE_DONE) return rc;
+      }
+    }
+    return SQLITE_DONE;
+  }
+
+ private:
+  int params_;
+  statement st_[std::size(sizes)];
+};
 
 message read_message(const statement& s) {
   message m;
@@ -192,8 +239,7 @@ dead_letter read_dead(const statement& s) {
 
 // The outcome tables' statements: `%` names results_0 or results_1.
 constexpr const char* add_result_sql =
-    "INSERT OR REPLACE INTO results_%(seq, id, status, value, finished) "
-    "VALUES (?1,?2,?3,?4,?5)";
+    "INSERT OR REPLACE INTO results_%(seq, id, status, value, finished) VALUES ";
 constexpr const char* find_result_sql = "SELECT status, value, finished FROM results_% WHERE id = ?1";
 constexpr const char* forget_sql = "DELETE FROM results_% WHERE id = ?1";
 constexpr const char* clear_results_sql = "DELETE FROM results_%";  // SQLite's truncate: no row visited
@@ -201,8 +247,10 @@ constexpr const char* clear_results_sql = "DELETE FROM results_%";  // SQLite's 
 
 struct sqlite_store::statements {
   statement begin, commit, rollback;
-  statement add, finish_pending, reschedule, die, undie, set_next_seq, set_meta;
-  statement add_result[2], find_result[2], forget[2], clear_results[2];
+  chunked_statement add, finish_pending;
+  statement reschedule, die, undie, set_next_seq, set_meta;
+  chunked_statement add_result[2];
+  statement find_result[2], forget[2], clear_results[2];
   statement dead_page, dead_one, dead_count, pending_all;
   statement worker_in, worker_out, workers_all;
 
@@ -210,9 +258,9 @@ struct sqlite_store::statements {
       : begin(db, "BEGIN"),
         commit(db, "COMMIT"),
         rollback(db, "ROLLBACK"),
-        add(db, std::string("INSERT INTO pending(") + message_columns +
-                    ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"),
-        finish_pending(db, "DELETE FROM pending WHERE seq = ?1"),
+        add(db, std::string("INSERT INTO pending(") + message_columns + ") VALUES ",
+            "(?,?,?,?,?,?,?,?,?,?,?)", "", 11),
+        finish_pending(db, "DELETE FROM pending WHERE seq IN (", "?", ")", 1),
         reschedule(
             db,
             "UPDATE pending SET attempts = ?2, lost = ?3, not_before = ?4, last_error = ?5 WHERE seq = ?1"),
@@ -221,7 +269,8 @@ struct sqlite_store::statements {
         undie(db, "DELETE FROM dead WHERE seq = ?1"),
         set_next_seq(db, "UPDATE troupe_meta SET value = max(value, ?1) WHERE key = 'next_seq'"),
         set_meta(db, "UPDATE troupe_meta SET value = ?2 WHERE key = ?1"),
-        add_result{{db, for_table(add_result_sql, 0)}, {db, for_table(add_result_sql, 1)}},
+        add_result{{db, for_table(add_result_sql, 0), "(?,?,?,?,?)", "", 5},
+                   {db, for_table(add_result_sql, 1), "(?,?,?,?,?)", "", 5}},
         find_result{{db, for_table(find_result_sql, 0)}, {db, for_table(find_result_sql, 1)}},
         forget{{db, for_table(forget_sql, 0)}, {db, for_table(forget_sql, 1)}},
         clear_results{{db, for_table(clear_results_sql, 0)}, {db, for_table(clear_results_sql, 1)}},
@@ -329,11 +378,11 @@ std::string sqlite_store::write(const batch& b) {
   auto check = [&](int rc) { return rc == SQLITE_DONE ? std::string() : explain(db_, rc, path_); };
   std::string e;
   std::uint64_t top = 0;
-  for (const auto& m : b.added) {
-    bind_message(st_->add, m);
-    if (!(e = check(st_->add.run())).empty()) return e;
-    top = std::max(top, m.seq);
-  }
+  if (!(e = check(st_->add.run(b.added,
+                               [](statement& s, int first, const message& m) { bind_message(s, m, first); })))
+           .empty())
+    return e;
+  for (const auto& m : b.added) top = std::max(top, m.seq);
   if (top && !(e = check(st_->set_next_seq.bind(1, static_cast<std::int64_t>(top + 1)).run())).empty())
     return e;
   for (const auto& r : b.rescheduled) {
@@ -348,9 +397,16 @@ std::string sqlite_store::write(const batch& b) {
     bind_message(st_->die, d.msg);
     st_->die.bind(12, d.reason).bind(13, d.died);
     if (!(e = check(st_->die.run())).empty()) return e;
-    if (!(e = check(st_->finish_pending.bind(1, static_cast<std::int64_t>(d.msg.seq)).run())).empty())
-      return e;
   }
+  auto seq_of = [](statement& s, int first, const auto& x) {
+    if constexpr (requires { x.msg; }) {
+      s.bind(first, static_cast<std::int64_t>(x.msg.seq));
+    } else {
+      s.bind(first, static_cast<std::int64_t>(x.seq));
+    }
+  };
+  if (!(e = check(st_->finish_pending.run(b.died, seq_of))).empty()) return e;
+  if (!(e = check(st_->finish_pending.run(b.finished, seq_of))).empty()) return e;
   auto next = results_;  // the outcome tables as they will be once this commits
   if (b.expire_results_before != 0 && next.other_newest < b.expire_results_before) {
     // Every outcome in the other table is past retention: empty it, and
@@ -358,18 +414,19 @@ std::string sqlite_store::write(const batch& b) {
     if (!(e = check(st_->clear_results[1 - next.current].run())).empty()) return e;
     next = {1 - next.current, 0, next.current_newest};
   }
-  for (const auto& f : b.finished) {
-    if (!(e = check(st_->finish_pending.bind(1, static_cast<std::int64_t>(f.seq)).run())).empty()) return e;
-    // An id has one outcome: a retried dead letter's earlier one was
-    // forgotten (in both tables) before it could finish again.
-    auto& s = st_->add_result[next.current];
-    s.bind(1, static_cast<std::int64_t>(f.seq))
-        .blob(2, f.id)
-        .bind(3, f.result.status)
-        .blob(4, f.result.value);
-    if (!(e = check(s.bind(5, f.result.finished).run())).empty()) return e;
-    next.current_newest = std::max(next.current_newest, f.result.finished);
-  }
+  // An id has one outcome: a retried dead letter's earlier one was
+  // forgotten (in both tables) before it could finish again.
+  if (!(e = check(st_->add_result[next.current].run(
+            b.finished,
+            [](statement& s, int first, const batch::finish& f) {
+              s.bind(first, static_cast<std::int64_t>(f.seq))
+                  .blob(first + 1, f.id)
+                  .bind(first + 2, f.result.status);
+              s.blob(first + 3, f.result.value).bind(first + 4, f.result.finished);
+            })))
+           .empty())
+    return e;
+  for (const auto& f : b.finished) next.current_newest = std::max(next.current_newest, f.result.finished);
   if (next.current != results_.current || next.current_newest != results_.current_newest) {
     for (const auto& [key, value] : {std::pair<const char*, std::int64_t>{"results_current", next.current},
                                      {"results_current_newest", next.current_newest},
