@@ -240,7 +240,6 @@ dead_letter read_dead(const statement& s) {
 // The outcome tables' statements: `%` names results_0 or results_1.
 constexpr const char* add_result_sql =
     "INSERT OR REPLACE INTO results_%(seq, id, status, value, finished) VALUES ";
-constexpr const char* find_result_sql = "SELECT status, value, finished FROM results_% WHERE id = ?1";
 constexpr const char* forget_sql = "DELETE FROM results_% WHERE id = ?1";
 constexpr const char* clear_results_sql = "DELETE FROM results_%";  // SQLite's truncate: no row visited
 }  // namespace
@@ -250,7 +249,7 @@ struct sqlite_store::statements {
   chunked_statement add, finish_pending;
   statement reschedule, die, undie, set_next_seq, set_meta;
   chunked_statement add_result[2];
-  statement find_result[2], forget[2], clear_results[2];
+  statement find_result, forget[2], clear_results[2];
   statement dead_page, dead_one, dead_count, pending_all;
   statement worker_in, worker_out, workers_all;
 
@@ -271,7 +270,11 @@ struct sqlite_store::statements {
         set_meta(db, "UPDATE troupe_meta SET value = ?2 WHERE key = ?1"),
         add_result{{db, for_table(add_result_sql, 0), "(?,?,?,?,?)", "", 5},
                    {db, for_table(add_result_sql, 1), "(?,?,?,?,?)", "", 5}},
-        find_result{{db, for_table(find_result_sql, 0)}, {db, for_table(find_result_sql, 1)}},
+        // Both tables in one statement run (an id has one outcome): most
+        // ids looked up are new, and each run has a fixed cost.
+        find_result(db,
+                    "SELECT status, value, finished FROM results_0 WHERE id = ?1 "
+                    "UNION ALL SELECT status, value, finished FROM results_1 WHERE id = ?1 LIMIT 1"),
         forget{{db, for_table(forget_sql, 0)}, {db, for_table(forget_sql, 1)}},
         clear_results{{db, for_table(clear_results_sql, 0)}, {db, for_table(clear_results_sql, 1)}},
         dead_page(db, std::string("SELECT ") + message_columns +
@@ -471,16 +474,13 @@ std::vector<message> sqlite_store::pending() {
 std::uint64_t sqlite_store::next_seq() { return next_seq_; }
 
 std::optional<result> sqlite_store::find_result(std::string_view id) {
+  auto& s = st_->find_result;
+  s.blob(1, id);
+  const int rc = s.step();
   std::optional<result> out;
-  for (const int table : {results_.current, 1 - results_.current}) {
-    auto& s = st_->find_result[table];
-    s.blob(1, id);
-    const int rc = s.step();
-    if (rc == SQLITE_ROW) out = result{s.text(0), s.text(1), s.integer(2)};
-    s.reset();
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) throw store_error(explain(db_, rc, path_));
-    if (out) break;
-  }
+  if (rc == SQLITE_ROW) out = result{s.text(0), s.text(1), s.integer(2)};
+  s.reset();
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) throw store_error(explain(db_, rc, path_));
   return out;
 }
 
