@@ -68,6 +68,8 @@ _DISCONNECT = p.header(p.Command.DISCONNECT)
 _SIGNATURE = p.SIGNATURE
 _MAX_ID = p.MAX_ID
 _S = p.Status
+_OK = _S.OK.value
+_SNDMORE = int(zmq.SNDMORE)
 _ERROR_CODES = frozenset(p.ERROR_CODES)
 _SUSPENDED = "(suspended)"  # _dispatch's status for an async def method awaiting a call: no reply yet
 
@@ -125,7 +127,11 @@ class Worker:
         # first call. Main thread only, like everything about coroutines.
         self._caller = Caller(self._ctx, self.endpoint, self._keys, max_message_bytes)
         self._contexts: dict[str, Context] = {}  # address -> context, for instances that take one
+        # Their plain methods' quick path (not awaiting): address -> (type, instance, context)
+        self._ctx_routes: dict[str, tuple[ActorType, Any, Context]] = {}
         self._awaiting: dict[str, _Task] = {}    # address -> its async def method, suspended
+        self._next_expiry = 0.0
+        self._sock_send: tuple[Any, Any] = (None, None)  # (socket, its fast send), for _ctx_request
         # Messages for an awaiting instance: they wait here, in arrival order,
         # as (meta, args, when they arrived).
         self._parked: dict[str, collections.deque[tuple[bytes, bytes, float]]] = {}
@@ -204,7 +210,7 @@ class Worker:
 
     def _serve(self) -> None:
         """The main loop. Called and returning with ``_lock`` held."""
-        lock, backlog, routes = self._lock, self._backlog, self._routes
+        lock, backlog, routes, ctx_routes = self._lock, self._backlog, self._routes, self._ctx_routes
         pack, unpackb, monotonic = self._packer.pack, msgpack.unpackb, time.monotonic
         max_bytes = self.max_message_bytes
         Again, NOBLOCK, SNDMORE, RCVMORE = zmq.Again, int(zmq.NOBLOCK), int(zmq.SNDMORE), zmq.RCVMORE
@@ -298,7 +304,10 @@ class Worker:
                 route = routes[address]
                 bind = route[0]._binders[method]
             except Exception:
-                self._on_request(meta, args, None)
+                # Not for a plain instance's plain method: an instance with
+                # a context has a quick path of its own, off this one.
+                if not (ctx_routes and self._ctx_request(meta, args)):
+                    self._on_request(meta, args, None)
                 continue
             if (type(id_) is not int or not 0 <= id_ <= _MAX_ID or type(flags) is not int
                     or flags > 1 or flags < 0 or type(_timeout_ms) is not int or _timeout_ms < 0
@@ -504,6 +513,7 @@ class Worker:
             if ctx is not None:
                 # Not on the fast path: each message must set its context.
                 self._contexts[address] = ctx
+                self._ctx_routes[address] = (actor_type, instance, ctx)
             else:
                 self._routes[address] = (actor_type, instance)
         call = getattr(instance, method)
@@ -516,6 +526,66 @@ class Worker:
             return _failure(exc)
         finally:
             lock.acquire()
+
+    def _ctx_request(self, meta: bytes, args: bytes) -> bool:
+        """The quick path of a plain method of an instance with a context
+        (lock held): the fast path's checks, the context told which message
+        it handles, the general path's reply. False when the request is not
+        one for it (the general path then answers it)."""
+        try:
+            m = msgpack.unpackb(meta)
+            id_, address, method, flags, timeout_ms = m
+            actor_type, instance, ctx = self._ctx_routes[address]
+            bind = actor_type._binders[method]
+        except Exception:
+            return False
+        if (type(id_) is not int or not 0 <= id_ <= _MAX_ID or type(flags) is not int or flags > 1 or flags < 0
+                or type(timeout_ms) is not int or timeout_ms < 0 or type(m) is not list
+                or len(args) > self.max_message_bytes):
+            return False
+        try:
+            values = msgpack.unpackb(args)
+        except Exception:
+            return False
+        if type(values) is not list or (len(args) > p.MAX_DEPTH and not _shallow(values)):
+            return False
+        try:
+            values = bind(values)
+        except ArgumentError as exc:
+            self._reply(id_, _S.BAD_ARGS, str(exc), address, method)
+            return True
+        ctx._begin(id_, None, time.monotonic() + timeout_ms / 1000.0 if timeout_ms else None)
+        call = getattr(instance, method)
+        self._lock.release()
+        try:
+            result = call(*values)
+        except Exception as exc:
+            self._lock.acquire()
+            self._reply(id_, *_failure(exc), address, method)
+            return True
+        except BaseException:
+            self._lock.acquire()
+            raise
+        self._lock.acquire()
+        try:
+            value = self._packer.pack(result)
+        except Exception:
+            value = b""
+        if not value or len(value) > self.max_message_bytes:
+            self._reply(id_, _S.OK, result, address, method)  # says why it cannot be sent
+            return True
+        sock = self._sock
+        assert sock is not None
+        if self._sock_send[0] is not sock:
+            self._sock_send = (sock, fast_send(sock))
+        send = self._sock_send[1]
+        try:
+            send(_REPLY, _SNDMORE)
+            send(self._packer.pack([id_, _OK]), _SNDMORE)
+            send(value)
+        except zmq.Again:  # the broker has not taken anything for a while: it is gone
+            self.dropped += 1
+        return True
 
     # ------------------------------------------------------------ async def methods
 
@@ -567,7 +637,8 @@ class Worker:
             if suspended:
                 # Its instance takes no other message meanwhile.
                 self._awaiting[task.address] = task
-                self._routes.pop(task.address, None)  # off the fast path (an instance without a context)
+                self._routes.pop(task.address, None)  # off the fast paths: its messages wait
+                self._ctx_routes.pop(task.address, None)
 
     def _resume_ready(self) -> None:
         """Coroutines whose calls' replies came go on, in the order the
@@ -589,9 +660,13 @@ class Worker:
         if self._awaiting.get(address) is task:
             del self._awaiting[address]
         instance = self._instances.get(address)
-        if instance is not None and address not in self._contexts:
-            name, _ = p.split_address(address)
-            self._routes[address] = (self.actors[name], instance)
+        if instance is not None:
+            actor_type = self.actors[p.split_address(address)[0]]
+            ctx = self._contexts.get(address)
+            if ctx is None:
+                self._routes[address] = (actor_type, instance)
+            else:
+                self._ctx_routes[address] = (actor_type, instance, ctx)
         # What waited for this instance runs now, in order, until one of
         # its methods awaits again.
         parked = self._parked.get(address)
@@ -646,10 +721,18 @@ class Worker:
         items = [] if sock is None else [(sock, zmq.POLLIN)]
         if caller.sock is not None:
             items.append((caller.sock, zmq.POLLIN))
-        events = dict(zmq.zmq_poll(items, 0 if caller.ready else max(1, int(timeout * 1000)))) if items else {}
+        wait_ms = 0 if caller.ready else max(1, int(timeout * 1000))
+        if items:
+            events = dict(zmq.zmq_poll(items, wait_ms))
+        else:
+            events = {}
+            time.sleep(wait_ms / 1000.0)
         if caller.sock is not None and events.get(caller.sock):
             caller.read()
-        caller.expire(time.monotonic())
+        now = time.monotonic()
+        if now >= self._next_expiry:  # once a tick: calls whose reply is overdue (no broker) end
+            self._next_expiry = now + self._tick
+            caller.expire(now)
         self._resume_ready()
         return sock is not None and bool(events.get(sock))
 
@@ -729,6 +812,7 @@ class Worker:
             instance = self._instances.pop(address, None)
             self._routes.pop(address, None)
             self._contexts.pop(address, None)
+            self._ctx_routes.pop(address, None)
             hook = getattr(instance, CLOSE_HOOK, None) if instance is not None else None
             if callable(hook):
                 try:
@@ -754,6 +838,7 @@ class Worker:
         instances, self._instances = self._instances, {}
         self._routes = {}
         self._contexts = {}
+        self._ctx_routes = {}
         # Newest first, as the C++ worker does: an instance built later may
         # use one built before it, never the other way round.
         for address, instance in reversed(instances.items()):
