@@ -528,21 +528,34 @@ class Worker:
             lock.acquire()
 
     def _ctx_request(self, meta: bytes, args: bytes) -> bool:
-        """The quick path of a plain method of an instance with a context
-        (lock held): the fast path's checks, the context told which message
-        it handles, the general path's reply. False when the request is not
-        one for it (the general path then answers it)."""
+        """The quick path of an instance with a context (lock held), for its
+        plain and async def methods, with or without a call chain: the fast
+        path's checks, the context told which message it handles, the fast
+        path's reply. False when the request is not one for it (the general
+        path then answers it)."""
         try:
             m = msgpack.unpackb(meta)
-            id_, address, method, flags, timeout_ms = m
+            chain = None
+            if len(m) == 7 and m[5] is None:  # a call chain (not durable)
+                chain = m[6]
+                id_, address, method, flags, timeout_ms = m[:5]
+            else:
+                id_, address, method, flags, timeout_ms = m
             actor_type, instance, ctx = self._ctx_routes[address]
-            bind = actor_type._binders[method]
+            coroutine = method in actor_type.coroutines
+            # prepared by the general path on the method's first request
+            bind = (actor_type._async_binders if coroutine else actor_type._binders)[method]
         except Exception:
             return False
         if (type(id_) is not int or not 0 <= id_ <= _MAX_ID or type(flags) is not int or flags > 1 or flags < 0
                 or type(timeout_ms) is not int or timeout_ms < 0 or type(m) is not list
                 or len(args) > self.max_message_bytes):
             return False
+        if chain is not None:
+            try:
+                p.call_chain(chain)
+            except p.ProtocolError:
+                return False
         try:
             values = msgpack.unpackb(args)
         except Exception:
@@ -554,8 +567,15 @@ class Worker:
         except ArgumentError as exc:
             self._reply(id_, _S.BAD_ARGS, str(exc), address, method)
             return True
-        ctx._begin(id_, None, time.monotonic() + timeout_ms / 1000.0 if timeout_ms else None)
+        ctx._begin(id_, chain, time.monotonic() + timeout_ms / 1000.0 if timeout_ms else None)
         call = getattr(instance, method)
+        if coroutine:
+            status, outcome = self._start(_Task(id_, address, method, None), call, values)
+            if status == _OK:
+                self._reply_ok(id_, outcome, address, method)
+            elif status is not _SUSPENDED:
+                self._reply(id_, status, outcome, address, method)
+            return True
         self._lock.release()
         try:
             result = call(*values)
@@ -567,13 +587,19 @@ class Worker:
             self._lock.acquire()
             raise
         self._lock.acquire()
+        self._reply_ok(id_, result, address, method)
+        return True
+
+    def _reply_ok(self, id_: int, result: Any, address: str, method: str) -> None:
+        """A REPLY with ``ok`` and ``result``, sent as the fast path sends it
+        (lock held); a result that cannot be sent takes ``_reply``, which says why."""
         try:
             value = self._packer.pack(result)
         except Exception:
             value = b""
         if not value or len(value) > self.max_message_bytes:
-            self._reply(id_, _S.OK, result, address, method)  # says why it cannot be sent
-            return True
+            self._reply(id_, _S.OK, result, address, method)
+            return
         sock = self._sock
         assert sock is not None
         if self._sock_send[0] is not sock:
@@ -585,19 +611,15 @@ class Worker:
             send(value)
         except zmq.Again:  # the broker has not taken anything for a while: it is gone
             self.dropped += 1
-        return True
 
     # ------------------------------------------------------------ async def methods
 
     def _start(self, task: _Task, call: Any, args: list[Any]) -> tuple[str, Any]:
         """Runs an async def method up to its first suspension (lock held)."""
-        self._lock.release()
         try:
-            task.coro = call(*args)
+            task.coro = call(*args)  # makes the coroutine: none of its code runs yet
         except Exception as exc:
             return _failure(exc)
-        finally:
-            self._lock.acquire()
         if not inspect.iscoroutine(task.coro):  # e.g. a decorator that returned a plain value
             return _S.OK, task.coro
         return self._step(task)
