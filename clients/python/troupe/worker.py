@@ -18,6 +18,18 @@ the worker look dead, and a request whose timeout passed while it waited
 behind one is answered ``deadline_exceeded`` without running. While the
 main thread is in its own loop it keeps time itself.
 
+Methods may call other actors (:mod:`troupe.calls`): an ``async def``
+method is a coroutine the main thread drives itself, with no event loop.
+It runs until it awaits a call whose reply is not here; its instance then
+takes no other message (those that come wait, in order, in ``_parked``)
+while the main loop serves everything else, watching the calls' socket next
+to the broker socket (with ``zmq_poll``) only while calls are out, and
+keeping time itself as it does when idle. A reply resumes its coroutine on
+the main thread, between two messages. The fast path for plain instances
+is untouched: instances that take a context, and async def methods, have a
+quick path of their own (``_ctx_request``), reached when the fast path's
+lookup misses.
+
 The broker's acknowledgement of READY sets the heartbeat interval and
 liveness; a READY refused with a reason stops the worker with exit code 2.
 SIGTERM/SIGINT start a graceful stop: DISCONNECT, wait (bounded) for the
