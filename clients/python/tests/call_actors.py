@@ -70,6 +70,10 @@ class Patient:
     def pid(self) -> int:
         return os.getpid()
 
+    async def pids_via(self, address: str) -> list:
+        """[this process's pid, the pid of the process that served address.pid]."""
+        return [os.getpid(), await self.ctx.ask(address, "pid")]
+
     def _note(self, how: str, start: float) -> None:
         self.finished += 1
         self.last = how

@@ -229,3 +229,19 @@ def test_a_stopping_worker_answers_every_request_its_awaiting_methods_hold(
         assert "stop timeout" in slow_out["error"].message
         assert parked_out.get("value") == 0, parked_out
         assert slow_out["at"] - stopped_at < 3.0
+
+
+def test_an_unkeyed_self_call_goes_to_the_other_python_worker(broker: Callable[..., Proc],
+                                                               spawn: Callable[..., Proc], endpoint: str) -> None:
+    """With one process hosting pypatient, pypatient -> pypatient is a cycle
+    (the other test); with two, the broker sends the call to the process
+    whose instance is not waiting: the chain's link names the broker's
+    request id of the message being handled."""
+    broker()
+    first = spawn(python_worker_argv(endpoint, "call_actors", name="py-a"), label="py-a")
+    second = spawn(python_worker_argv(endpoint, "call_actors", name="py-b"), label="py-b")
+    wait_for_workers(endpoint, "pypatient", 2)
+    with troupe.Client(endpoint, timeout=10) as c:
+        for _ in range(6):  # whichever process takes the call, its own call runs on the other
+            caller, callee = c.ask("pypatient", "pids_via", "pypatient")
+            assert {caller, callee} == {first.pid, second.pid}
