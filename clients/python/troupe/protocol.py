@@ -379,7 +379,7 @@ def header(command: Command) -> bytes:
 def encode_request(id: int, address: str, method: str, args: Sequence[Any] | bytes = (),
                    *, flags: int = 0, timeout_ms: int = 0, message_id: str | None = None,
                    delay_ms: int = 0, delivery: int = 0,
-                   chain: Sequence[tuple[str, int]] = ()) -> list[bytes]:
+                   chain: Sequence[Sequence[Any]] = ()) -> list[bytes]:
     """Frames of a REQUEST. ``args`` is a sequence of values or an already
     packed MessagePack array (bytes), which is sent unchanged. With
     ``message_id`` it is durable: the durable flag is set and ``meta`` gets
