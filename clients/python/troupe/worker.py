@@ -27,8 +27,8 @@ to the broker socket (with ``zmq_poll``) only while calls are out, and
 keeping time itself as it does when idle. A reply resumes its coroutine on
 the main thread, between two messages. The fast path for plain instances
 is untouched: instances that take a context, and async def methods, have a
-quick path of their own (``_ctx_request``), reached when the fast path's
-lookup misses.
+quick path of their own (``_quick_request``), as have requests that carry
+a call chain, reached when the fast path's lookup misses.
 
 The broker's acknowledgement of READY sets the heartbeat interval and
 liveness; a READY refused with a reason stops the worker with exit code 2.
@@ -143,7 +143,7 @@ class Worker:
         self._ctx_routes: dict[str, tuple[ActorType, Any, Context]] = {}
         self._awaiting: dict[str, _Task] = {}    # address -> its async def method, suspended
         self._next_expiry = 0.0
-        self._sock_send: tuple[Any, Any] = (None, None)  # (socket, its fast send), for _ctx_request
+        self._sock_send: tuple[Any, Any] = (None, None)  # (socket, its fast send), for _quick_request
         # Messages for an awaiting instance: they wait here, in arrival order,
         # as (meta, args, when they arrived).
         self._parked: dict[str, collections.deque[tuple[bytes, bytes, float]]] = {}
@@ -222,7 +222,7 @@ class Worker:
 
     def _serve(self) -> None:
         """The main loop. Called and returning with ``_lock`` held."""
-        lock, backlog, routes, ctx_routes = self._lock, self._backlog, self._routes, self._ctx_routes
+        lock, backlog, routes = self._lock, self._backlog, self._routes
         pack, unpackb, monotonic = self._packer.pack, msgpack.unpackb, time.monotonic
         max_bytes = self.max_message_bytes
         Again, NOBLOCK, SNDMORE, RCVMORE = zmq.Again, int(zmq.NOBLOCK), int(zmq.SNDMORE), zmq.RCVMORE
@@ -316,9 +316,10 @@ class Worker:
                 route = routes[address]
                 bind = route[0]._binders[method]
             except Exception:
-                # Not for a plain instance's plain method: an instance with
-                # a context has a quick path of its own, off this one.
-                if not (ctx_routes and self._ctx_request(meta, args)):
+                # Not for a plain instance's plain method without a call
+                # chain: instances with a context, async def methods and
+                # requests with a chain have a quick path of their own.
+                if not self._quick_request(meta, args):
                     self._on_request(meta, args, None)
                 continue
             if (type(id_) is not int or not 0 <= id_ <= _MAX_ID or type(flags) is not int
@@ -539,12 +540,13 @@ class Worker:
         finally:
             lock.acquire()
 
-    def _ctx_request(self, meta: bytes, args: bytes) -> bool:
-        """The quick path of an instance with a context (lock held), for its
-        plain and async def methods, with or without a call chain: the fast
-        path's checks, the context told which message it handles, the fast
-        path's reply. False when the request is not one for it (the general
-        path then answers it)."""
+    def _quick_request(self, meta: bytes, args: bytes) -> bool:
+        """The quick path of what the fast path leaves (lock held): an
+        instance with a context (its plain and async def methods), and a
+        request that carries a call chain (a call from another actor's
+        method). The fast path's checks, the context told which message it
+        handles, the fast path's reply. False when the request is not one
+        for it (the general path then answers it)."""
         try:
             m = msgpack.unpackb(meta)
             chain = None
@@ -553,7 +555,14 @@ class Worker:
                 id_, address, method, flags, timeout_ms = m[:5]
             else:
                 id_, address, method, flags, timeout_ms = m
-            actor_type, instance, ctx = self._ctx_routes[address]
+            entry = self._ctx_routes.get(address)
+            if entry is not None:
+                actor_type, instance, ctx = entry
+            elif chain is not None:  # a call to an instance without a context
+                actor_type, instance = self._routes[address]
+                ctx = None
+            else:
+                return False
             coroutine = method in actor_type.coroutines
             # prepared by the general path on the method's first request
             bind = (actor_type._async_binders if coroutine else actor_type._binders)[method]
@@ -579,7 +588,8 @@ class Worker:
         except ArgumentError as exc:
             self._reply(id_, _S.BAD_ARGS, str(exc), address, method)
             return True
-        ctx._begin(id_, chain, time.monotonic() + timeout_ms / 1000.0 if timeout_ms else None)
+        if ctx is not None:
+            ctx._begin(id_, chain, time.monotonic() + timeout_ms / 1000.0 if timeout_ms else None)
         call = getattr(instance, method)
         if coroutine:
             status, outcome = self._start(_Task(id_, address, method, None), call, values)
