@@ -699,7 +699,10 @@ class Worker:
                 self._finished(task, status, value)
 
     def _finished(self, task: _Task, status: str, value: Any) -> None:
-        self._reply(task.id, status, value, task.address, task.method)
+        if status == _OK:
+            self._reply_ok(task.id, value, task.address, task.method)
+        else:
+            self._reply(task.id, status, value, task.address, task.method)
         address = task.address
         if self._awaiting.get(address) is task:
             del self._awaiting[address]
