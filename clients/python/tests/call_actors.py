@@ -48,6 +48,9 @@ class Patient:
             self._note(exc.code, start)
             raise
 
+    async def call_within(self, address: str, method: str, args: list, timeout: float) -> Any:
+        return await self.ctx.ask(address, method, *args, timeout=timeout)
+
     async def caught(self, address: str, method: str, args: list) -> list:
         """The callee's error as data: [code, message]."""
         try:

@@ -441,6 +441,15 @@ def test_a_call_from_a_method_carries_its_chain_and_the_time_left(scripted: Scri
     assert chain2 == [["pyrelay/a", 42]]
     scripted.send(p.encode_reply(id2, "worker_lost", "the callee died"), identity=calls)
     assert scripted.reply() == p.Reply(42, "worker_lost", "the callee died")
+    # timeout= lowers the time a call gets below what its message has left.
+    scripted.send(p.encode_request(44, "pypatient", "call_within", ["squares", "square", [7], 0.3],
+                                   timeout_ms=2000))
+    got = scripted.recv(timeout=5)
+    assert got is not None and got[0] == calls
+    id3, _, _, _, timeout3, chain3 = p.decode_request_meta_chain(got[1][1])
+    assert timeout3 == 300 and chain3 == [["pypatient", 44]]
+    scripted.send(p.encode_reply(id3, "ok", 49), identity=calls)
+    assert scripted.reply() == p.Reply(44, "ok", 49)
     # A chain already 64 long: the call is not sent, bad_request at once.
     scripted.send(p.encode_request(43, "pyrelay/a", "forward", ["squares", "square", [7]], timeout_ms=2000,
                                    chain=[(f"hop/{i}", i + 1) for i in range(64)]))
