@@ -34,7 +34,7 @@ test-python: build
 test-python-curve: build
 	@TROUPE_TEST_CURVE=1 TROUPE_BIN_DIR=$(CURDIR)/build/bin $(PYTHON) -m pytest -q -k "not examples_run" \
 		clients/python/tests/test_integration.py clients/python/tests/test_actor.py \
-		clients/python/tests/test_example_actors.py
+		clients/python/tests/test_example_actors.py clients/python/tests/test_calls.py
 
 # The C++ tests under AddressSanitizer and UndefinedBehaviorSanitizer, in
 # their own build directory.

@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 """Checks that code shown in the docs is taken from files the build uses.
 
-Every ```cpp and ```cmake block in README.md and docs/*.md must be
-introduced, within the three lines before it, by a link to the file it comes
-from, and its lines must appear in that file, in order and contiguous. A
-cpp block links a .cpp/.hpp file under examples/ or tests/consumer/ (both
+Every ```cpp, ```cmake and ```python block in README.md and docs/*.md must
+be introduced, within the three lines before it, by a link to the file it
+comes from, and its lines must appear in that file, in order and contiguous.
+A cpp block links a .cpp/.hpp file under examples/ or tests/consumer/ (both
 compiled by `make test`); a cmake block links a CMakeLists.txt or .cmake
-file anywhere in the tree. A block indented in a list is compared without
+file anywhere in the tree; a python block links a .py file under examples/
+or clients/python/tests/ (which the Python tests run). A block indented in a list is compared without
 its indentation. Exits 1 on a mismatch, naming the doc, the block and the
 file.
 """
@@ -18,6 +19,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 LINKS = {
     "cpp": re.compile(r"\]\(((?:\.\./)?(?:examples|tests/consumer)/[^)]+\.(?:cpp|hpp))\)"),
     "cmake": re.compile(r"\]\(((?:\.\./)?(?:[^)]+/)?(?:CMakeLists\.txt|[^)/]+\.cmake))\)"),
+    "python": re.compile(r"\]\(((?:\.\./)?(?:examples|clients/python/tests)/[^)]+\.py)\)"),
 }
 FENCE = re.compile(r"^(\s*)```(\w*)\s*$")
 

@@ -80,3 +80,55 @@ def test_bad_names_rejected(name: str) -> None:
 def test_name_clash_rejected() -> None:
     with pytest.raises(ValueError, match="already used"):
         troupe.actor("t_public")(Marked)
+
+
+@troupe.actor("t_caller")
+class Caller:
+    def __init__(self, key: str | None = None, *, ctx: troupe.Context) -> None:
+        self.key, self.ctx = key, ctx
+
+    async def forward(self, address: str) -> int:
+        return await self.ctx.ask(address, "get")
+
+    def plain(self) -> int:
+        return 1
+
+
+@troupe.actor("t_ctx_only")
+class CtxOnly:
+    def __init__(self, ctx: troupe.Context) -> None:
+        self.ctx = ctx
+
+
+def test_a_constructor_taking_ctx_gets_a_context_by_keyword() -> None:
+    t = registered()["t_caller"]
+    assert t.takes_key and t.takes_ctx and t.coroutines == frozenset({"forward"})
+    ctx = troupe.Context("t_caller/alice")
+    made = t.create("alice", ctx)
+    assert made.key == "alice" and made.ctx is ctx
+    assert (ctx.address, ctx.name, ctx.key) == ("t_caller/alice", "t_caller", "alice")
+    only = registered()["t_ctx_only"]
+    assert not only.takes_key and only.takes_ctx  # ctx is not the key
+    assert only.create(None, ctx).ctx is ctx
+    plain = registered()["t_public"]
+    assert not plain.takes_ctx and not plain.coroutines
+    # an async def method never takes the worker's fast path
+    t.binder("forward")
+    t.binder("plain")
+    assert "forward" not in t._binders and "plain" in t._binders
+
+
+def test_a_context_outside_a_worker_sends_nothing() -> None:
+    ctx = troupe.Context("t_caller")
+    assert ctx.key is None
+    pending = ctx.ask("squares", "square", 7)
+    assert pending.done()
+    with pytest.raises(troupe.BadRequest, match="need a worker process"):
+        pending.result()
+    ctx.tell("squares", "square", 7)  # nothing to send it: nothing happens
+    with pytest.raises(TypeError):
+        ctx.ask("squares", "square", object())
+    # An async def method driven by hand: the call ends at once, so it never suspends.
+    coro = Caller(ctx=ctx).forward("counter/x")
+    with pytest.raises(troupe.BadRequest):
+        coro.send(None)

@@ -17,7 +17,7 @@ import msgpack
 import pytest
 import zmq
 
-from conftest import VECTORS, Proc, python_worker_argv
+from conftest import EXAMPLES, VECTORS, Proc, python_worker_argv
 from troupe import protocol as p
 
 
@@ -405,3 +405,54 @@ def test_refused_ready_exits_2(scripted: ScriptedBroker, pyworker: Callable[...,
     assert proc.wait(10) == 2
     assert "READY credits must be an int in 1..100000" in proc.stderr()
     assert proc.stdout().count("pyecho destroyed") == 1
+
+
+def test_a_call_from_a_method_carries_its_chain_and_the_time_left(scripted: ScriptedBroker,
+                                                                  spawn: Callable[..., Proc],
+                                                                  endpoint: str) -> None:
+    """Calls go out on a second socket of the worker: each carries the
+    handled REQUEST's chain plus [own address, its id] and at most the time
+    that REQUEST has left; the worker heartbeats while the method awaits;
+    an error reply keeps its code (docs/protocol.md, "Call chains")."""
+    spawn(python_worker_argv(endpoint, str(EXAMPLES / "relay.py"), "call_actors", name="w1",
+                             extra=["--heartbeat-ms", "150"]), label="pyworker-calls")
+    scripted.expect_ready()
+    work = scripted.worker
+    scripted.send(p.encode_request(41, "pyrelay/a", "forward", ["squares", "square", [7]], timeout_ms=2000,
+                                   chain=[("client/x", 5)]))
+    got = scripted.recv(timeout=5)
+    assert got is not None, "no call from the method"
+    calls, frames = got
+    assert calls != work and frames[0] == p.header(p.Command.REQUEST)
+    id_, address, method, flags, timeout_ms, chain = p.decode_request_meta_chain(frames[1])
+    assert (address, method, flags, msgpack.unpackb(frames[2])) == ("squares", "square", 0, [7])
+    assert chain == [["client/x", 5], ["pyrelay/a", 41]]
+    assert 1000 < timeout_ms <= 2000
+    beats = scripted.heartbeats
+    assert scripted.recv(timeout=0.9) is None  # the method awaits: nothing but heartbeats
+    assert scripted.heartbeats - beats >= 4, scripted.heartbeats - beats
+    scripted.send(p.encode_reply(id_, "ok", 49), identity=calls)
+    assert scripted.reply() == p.Reply(41, "ok", 49)
+    # An error reply to the call is the method's answer, code and message.
+    scripted.send(p.encode_request(42, "pyrelay/a", "forward", ["squares", "square", [7]], timeout_ms=2000))
+    got = scripted.recv(timeout=5)
+    assert got is not None and got[0] == calls
+    id2, *_, chain2 = p.decode_request_meta_chain(got[1][1])
+    assert chain2 == [["pyrelay/a", 42]]
+    scripted.send(p.encode_reply(id2, "worker_lost", "the callee died"), identity=calls)
+    assert scripted.reply() == p.Reply(42, "worker_lost", "the callee died")
+    # timeout= lowers the time a call gets below what its message has left.
+    scripted.send(p.encode_request(44, "pypatient", "call_within", ["squares", "square", [7], 0.3],
+                                   timeout_ms=2000))
+    got = scripted.recv(timeout=5)
+    assert got is not None and got[0] == calls
+    id3, _, _, _, timeout3, chain3 = p.decode_request_meta_chain(got[1][1])
+    assert timeout3 == 300 and chain3 == [["pypatient", 44]]
+    scripted.send(p.encode_reply(id3, "ok", 49), identity=calls)
+    assert scripted.reply() == p.Reply(44, "ok", 49)
+    # A chain already 64 long: the call is not sent, bad_request at once.
+    scripted.send(p.encode_request(43, "pyrelay/a", "forward", ["squares", "square", [7]], timeout_ms=2000,
+                                   chain=[(f"hop/{i}", i + 1) for i in range(64)]))
+    reply = scripted.reply()
+    assert reply is not None and reply.id == 43 and reply.status == "bad_request", reply
+    assert "longer than 64" in reply.value

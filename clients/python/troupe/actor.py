@@ -8,7 +8,9 @@ An actor is a class at module scope registered under a name::
         def greet(self, name: str) -> str: ...            # exposed as "greet"
         def close(self) -> None: ...                      # called once at shutdown
 
-Exposed methods are the public methods (names not starting with ``_``,
+A constructor that takes ``ctx`` gets a :class:`troupe.Context`, through
+which its methods call other actors; ``async def`` methods may await those
+calls. Exposed methods are the public methods (names not starting with ``_``,
 except ``close``). If any method is decorated with :func:`method`, only the
 decorated ones are exposed. The class never leaves the worker process: a
 client sends the actor's name, the method's name and plain data.
@@ -27,6 +29,7 @@ T = TypeVar("T", bound=type)
 F = TypeVar("F", bound=Callable[..., Any])
 
 CLOSE_HOOK = "close"
+CONTEXT_PARAM = "ctx"
 _MARK = "__troupe_method__"
 
 
@@ -42,8 +45,15 @@ class ActorType:
     cls: type
     methods: dict[str, Callable[..., Any]]
     takes_key: bool
+    takes_ctx: bool = False
+    """Whether the constructor takes ``ctx`` (a :class:`troupe.Context`)."""
+    coroutines: frozenset[str] = frozenset()
+    """The methods that are ``async def``: the worker drives them."""
     _signatures: dict[str, tuple[inspect.Signature, dict[str, Any]]] = field(default_factory=dict)
+    # Binders of plain methods only: the worker's fast path looks methods up
+    # here, so an async def method never takes it.
     _binders: dict[str, Callable[[list[Any]], list[Any]]] = field(default_factory=dict)
+    _async_binders: dict[str, Callable[[list[Any]], list[Any]]] = field(default_factory=dict)
 
     def retry_policies(self) -> list[dict[str, Any]]:
         """The retry policies of its methods (:func:`retry`), as READY
@@ -51,8 +61,11 @@ class ActorType:
         return [{"actor": self.name, "method": m, **getattr(fn, _RETRY)}
                 for m, fn in sorted(self.methods.items()) if hasattr(fn, _RETRY)]
 
-    def create(self, key: str | None) -> Any:
-        """Construct one instance (``key`` is passed if the constructor takes one)."""
+    def create(self, key: str | None, ctx: Any = None) -> Any:
+        """Construct one instance: ``key`` is passed if the constructor takes
+        one, and ``ctx`` (keyword) if it takes a ``ctx`` parameter."""
+        if self.takes_ctx:
+            return self.cls(key, ctx=ctx) if self.takes_key else self.cls(ctx=ctx)
         return self.cls(key) if self.takes_key else self.cls()
 
     def bind(self, method: str, args: list[Any]) -> list[Any]:
@@ -86,9 +99,10 @@ class ActorType:
         argument whose type is exactly its annotation's is accepted without
         further checks; anything else goes through the same code as ``bind``.
         """
-        fn = self._binders.get(method)
+        cache = self._async_binders if method in self.coroutines else self._binders
+        fn = cache.get(method)
         if fn is None:
-            fn = self._binders[method] = self._prepare(method)
+            fn = cache[method] = self._prepare(method)
         return fn
 
     def _prepare(self, method: str) -> Callable[[list[Any]], list[Any]]:
@@ -174,7 +188,9 @@ def actor(name: str) -> Callable[[T], T]:
 
     ``name`` is 1..64 characters from ``[A-Za-z0-9_.-]``. The constructor
     takes no argument, or one: the key of a keyed address
-    (``counter/alice`` gives ``"alice"``; an unkeyed address gives ``None``).
+    (``counter/alice`` gives ``"alice"``; an unkeyed address gives ``None``);
+    a parameter named ``ctx`` also gets the instance's :class:`troupe.Context`,
+    by keyword, for calling other actors.
     """
     if p.address_problem(name) or name.startswith("$") or "/" in name:
         raise ValueError(f"invalid actor name {name!r}: 1..64 characters from [A-Za-z0-9_.-]")
@@ -189,7 +205,9 @@ def actor(name: str) -> Callable[[T], T]:
         old = _REGISTRY.get(name)
         if old is not None and (old.cls.__module__, old.cls.__qualname__) != (cls.__module__, cls.__qualname__):
             raise ValueError(f"actor name {name!r} is already used by {old.cls.__module__}.{old.cls.__qualname__}")
-        _REGISTRY[name] = ActorType(name, cls, _methods_of(cls), _takes_key(cls))
+        methods = _methods_of(cls)
+        _REGISTRY[name] = ActorType(name, cls, methods, _takes_key(cls), _takes_ctx(cls),
+                                    frozenset(m for m, fn in methods.items() if inspect.iscoroutinefunction(fn)))
         return cls
 
     return register
@@ -247,11 +265,24 @@ def _methods_of(cls: type) -> dict[str, Callable[..., Any]]:
     return marked or found
 
 
-def _takes_key(cls: type) -> bool:
+def _constructor_params(cls: type) -> list[inspect.Parameter]:
     try:
-        params = list(inspect.signature(cls).parameters.values())
+        return list(inspect.signature(cls).parameters.values())
     except (TypeError, ValueError):
-        return False
+        return []
+
+
+def _takes_key(cls: type) -> bool:
+    """Whether the constructor takes a positional argument (the key) other
+    than ``ctx``."""
+    params = [q for q in _constructor_params(cls) if q.name != CONTEXT_PARAM]
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD,
                   inspect.Parameter.VAR_POSITIONAL)
     return bool(params) and params[0].kind in positional
+
+
+def _takes_ctx(cls: type) -> bool:
+    """Whether the constructor takes ``ctx`` by keyword."""
+    return any(q.name == CONTEXT_PARAM and q.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                      inspect.Parameter.KEYWORD_ONLY)
+               for q in _constructor_params(cls))

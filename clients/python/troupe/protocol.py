@@ -379,7 +379,7 @@ def header(command: Command) -> bytes:
 def encode_request(id: int, address: str, method: str, args: Sequence[Any] | bytes = (),
                    *, flags: int = 0, timeout_ms: int = 0, message_id: str | None = None,
                    delay_ms: int = 0, delivery: int = 0,
-                   chain: Sequence[tuple[str, int]] = ()) -> list[bytes]:
+                   chain: Sequence[Sequence[Any]] = ()) -> list[bytes]:
     """Frames of a REQUEST. ``args`` is a sequence of values or an already
     packed MessagePack array (bytes), which is sent unchanged. With
     ``message_id`` it is durable: the durable flag is set and ``meta`` gets
@@ -521,7 +521,16 @@ def call_chain(value: Any) -> list[tuple[str, int]]:
 
 
 def decode_request_meta(meta: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[int, str, str, int, int]:
-    """Parse a REQUEST ``meta`` frame into ``(id, address, method, flags, timeout_ms)``.
+    """Parse a REQUEST ``meta`` frame into ``(id, address, method, flags, timeout_ms)``;
+    :func:`decode_request_meta_chain` also gives its call chain."""
+    return decode_request_meta_chain(meta, max_bytes=max_bytes)[:5]  # type: ignore[return-value]
+
+
+def decode_request_meta_chain(meta: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES
+                              ) -> tuple[int, str, str, int, int, list[list[Any]] | None]:
+    """Parse a REQUEST ``meta`` frame into ``(id, address, method, flags,
+    timeout_ms, chain)``, ``chain`` being its 7th element as sent (links
+    ``[address, id]``, checked by :func:`call_chain`) or None.
 
     Only the shape and types are checked here, not whether the address or
     method are well formed (that gets a reply, an unreadable meta does not):
@@ -535,8 +544,10 @@ def decode_request_meta(meta: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> t
         raise ProtocolError("REQUEST meta must be an array of 5 elements (6 when durable, 7 with a call chain)")
     if len(m) == 6 or (len(m) == 7 and m[5] is not None):
         durable_meta(m[5])
+    chain = None
     if len(m) == 7:
         call_chain(m[6])
+        chain = m[6]
     id_, address, method, flags, timeout_ms = m[:5]
     if not _is_uint(id_):
         raise ProtocolError("REQUEST id must be a uint64")
@@ -544,7 +555,7 @@ def decode_request_meta(meta: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> t
         raise ProtocolError("REQUEST address and method must be str")
     if not _is_uint(flags) or not _is_uint(timeout_ms):
         raise ProtocolError("REQUEST flags and timeout_ms must be uint")
-    return id_, address, method, flags, timeout_ms
+    return id_, address, method, flags, timeout_ms, chain
 
 
 def decode(frames: Sequence[bytes], *, max_bytes: int = MAX_MESSAGE_BYTES) -> Message:

@@ -18,6 +18,18 @@ the worker look dead, and a request whose timeout passed while it waited
 behind one is answered ``deadline_exceeded`` without running. While the
 main thread is in its own loop it keeps time itself.
 
+Methods may call other actors (:mod:`troupe.calls`): an ``async def``
+method is a coroutine the main thread drives itself, with no event loop.
+It runs until it awaits a call whose reply is not here; its instance then
+takes no other message (those that come wait, in order, in ``_parked``)
+while the main loop serves everything else, watching the calls' socket next
+to the broker socket (with ``zmq_poll``) only while calls are out, and
+keeping time itself as it does when idle. A reply resumes its coroutine on
+the main thread, between two messages. The fast path for plain instances
+is untouched: instances that take a context, and async def methods, have a
+quick path of their own (``_quick_request``), as have requests that carry
+a call chain, reached when the fast path's lookup misses.
+
 The broker's acknowledgement of READY sets the heartbeat interval and
 liveness; a READY refused with a reason stops the worker with exit code 2.
 SIGTERM/SIGINT start a graceful stop: DISCONNECT, wait (bounded) for the
@@ -31,6 +43,7 @@ import argparse
 import collections
 import importlib
 import importlib.util
+import inspect
 import json
 import logging
 import os
@@ -47,13 +60,18 @@ import zmq
 from . import __version__, curve
 from . import protocol as p
 from .actor import CLOSE_HOOK, ActorType, ArgumentError, registered
+from .calls import Caller, Context, Pending
 from .client import configure_socket, default_endpoint, fast_send
+from .errors import TroupeError
 
 log = logging.getLogger("troupe.worker")
 
 # As the C++ worker's: the broker's adaptive window decides how many a
 # worker really holds (docs/operations.md, "Defaults").
 DEFAULT_CREDITS = 1000
+# As the C++ worker's --stop-timeout-ms: how long methods still awaiting
+# calls may take to end once the broker has acknowledged our DISCONNECT.
+DEFAULT_STOP_TIMEOUT = 10.0
 
 _REQUEST = p.header(p.Command.REQUEST)
 _REPLY = p.header(p.Command.REPLY)
@@ -62,6 +80,19 @@ _DISCONNECT = p.header(p.Command.DISCONNECT)
 _SIGNATURE = p.SIGNATURE
 _MAX_ID = p.MAX_ID
 _S = p.Status
+_OK = _S.OK.value
+_SNDMORE = int(zmq.SNDMORE)
+_ERROR_CODES = frozenset(p.ERROR_CODES)
+_SUSPENDED = "(suspended)"  # _dispatch's status for an async def method awaiting a call: no reply yet
+
+
+class _Task:
+    """An ``async def`` method running: the request it answers and its coroutine."""
+
+    __slots__ = ("id", "address", "method", "coro")
+
+    def __init__(self, id_: int, address: str, method: str, coro: Any) -> None:
+        self.id, self.address, self.method, self.coro = id_, address, method, coro
 
 
 class Worker:
@@ -79,7 +110,7 @@ class Worker:
                  heartbeat_ms: int = p.HEARTBEAT_INTERVAL_MS, liveness: int = p.HEARTBEAT_LIVENESS,
                  max_message_bytes: int = p.MAX_MESSAGE_BYTES,
                  disconnect_timeout: float | None = None, curve_secret: str | None = None,
-                 broker_key: str | None = None) -> None:
+                 broker_key: str | None = None, stop_timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
         self.endpoint = endpoint or default_endpoint()
         self.actors = dict(actors if actors is not None else registered())
         if not self.actors:
@@ -92,6 +123,7 @@ class Worker:
         self.liveness = liveness
         self.max_message_bytes = max_message_bytes
         self._disconnect_timeout = disconnect_timeout
+        self.stop_timeout = stop_timeout
         self.dropped = 0  # messages dropped without a reply (malformed)
         self._stop = threading.Event()
         self._instances: dict[str, Any] = {}  # address -> instance, in creation order
@@ -103,6 +135,18 @@ class Worker:
         self._keys = curve.load(curve_secret, broker_key)
         self._watch: curve.HandshakeWatch | None = None  # of the current socket
         self._packer = msgpack.Packer()
+        # Calls made by methods (troupe.Context): one socket, opened on the
+        # first call. Main thread only, like everything about coroutines.
+        self._caller = Caller(self._ctx, self.endpoint, self._keys, max_message_bytes)
+        self._contexts: dict[str, Context] = {}  # address -> context, for instances that take one
+        # Their plain methods' quick path (not awaiting): address -> (type, instance, context)
+        self._ctx_routes: dict[str, tuple[ActorType, Any, Context]] = {}
+        self._awaiting: dict[str, _Task] = {}    # address -> its async def method, suspended
+        self._next_expiry = 0.0
+        self._sock_send: tuple[Any, Any] = (None, None)  # (socket, its fast send), for _quick_request
+        # Messages for an awaiting instance: they wait here, in arrival order,
+        # as (meta, args, when they arrived).
+        self._parked: dict[str, collections.deque[tuple[bytes, bytes, float]]] = {}
         # The socket and everything below are guarded by _lock: the main thread
         # holds it except while user code runs.
         self._lock = threading.Lock()
@@ -143,6 +187,7 @@ class Worker:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self._stop.set())
         beats = threading.Thread(target=self._beats_main, name="troupe-heartbeat", daemon=True)
+        self._caller.thread = threading.get_ident()  # the methods' thread: the only one that calls
         self._lock.acquire()
         try:
             try:
@@ -169,6 +214,7 @@ class Worker:
                     self._sock = None
                 if self._watch is not None:
                     self._watch.close()
+                self._caller.close()
                 self._ctx.term()
         return self._status
 
@@ -181,10 +227,11 @@ class Worker:
         max_bytes = self.max_message_bytes
         Again, NOBLOCK, SNDMORE, RCVMORE = zmq.Again, int(zmq.NOBLOCK), int(zmq.SNDMORE), zmq.RCVMORE
         REQUEST, REPLY, SIGNATURE = _REQUEST, _REPLY, _SIGNATURE
-        ok, actor_error, bad_args = _S.OK.value, _S.ACTOR_ERROR, _S.BAD_ARGS
+        ok, bad_args = _S.OK.value, _S.BAD_ARGS
         next_tick = 0.0
         sock: zmq.Socket | None = None
         hdr: bytes | None = None  # a header already read, not yet handled
+        calls = self._caller.pending  # not empty: calls made by methods are out (their socket is watched too)
         while True:
             if sock is not self._sock:  # connected again: a new socket
                 sock = self._sock
@@ -197,12 +244,27 @@ class Worker:
                     self._on_message(frames, seen)
                     continue
                 if self._done:
+                    self._end_tasks()  # methods still awaiting calls end, bounded
                     return
-                try:
-                    hdr = recv()  # blocks at most one tick (RCVTIMEO)
-                except Again:
-                    next_tick = self._housekeeping(monotonic())
-                    continue
+                if calls:
+                    # Both sockets, each at most one tick; replies resume
+                    # the coroutines that await them.
+                    work_ready = self._serve_calls(sock, self._tick)
+                    now = monotonic()
+                    if now >= next_tick:
+                        next_tick = self._housekeeping(now)
+                    if not work_ready:
+                        continue
+                    try:
+                        hdr = recv(NOBLOCK)
+                    except Again:
+                        continue
+                else:
+                    try:
+                        hdr = recv()  # blocks at most one tick (RCVTIMEO)
+                    except Again:
+                        next_tick = self._housekeeping(monotonic())
+                        continue
             now = monotonic()
             self._last_heard = now  # any message is a sign of life
             if now >= next_tick:
@@ -254,7 +316,11 @@ class Worker:
                 route = routes[address]
                 bind = route[0]._binders[method]
             except Exception:
-                self._on_request(meta, args, None)
+                # Not for a plain instance's plain method without a call
+                # chain: instances with a context, async def methods and
+                # requests with a chain have a quick path of their own.
+                if not self._quick_request(meta, args):
+                    self._on_request(meta, args, None)
                 continue
             if (type(id_) is not int or not 0 <= id_ <= _MAX_ID or type(flags) is not int
                     or flags > 1 or flags < 0 or type(_timeout_ms) is not int or _timeout_ms < 0
@@ -279,7 +345,7 @@ class Worker:
                 result = call(*values)
             except Exception as exc:
                 lock.acquire()
-                self._reply(id_, actor_error, _message(exc), address, method)
+                self._reply(id_, *_failure(exc), address, method)
                 continue
             except BaseException:
                 lock.acquire()
@@ -363,6 +429,11 @@ class Worker:
     def _adopt(self, ack: p.ReadyAck) -> None:
         first = not self._registered
         self._registered = True
+        if first:
+            # Messages waiting behind an awaiting instance came from the
+            # previous registration: like those still on the socket, they are
+            # not run (their broker is gone; a durable one comes again).
+            self._parked.clear()
         self.heartbeat = ack.heartbeat_ms / 1000.0
         self.liveness = ack.liveness
         self._next_beat = min(self._next_beat, time.monotonic() + self.heartbeat)
@@ -376,21 +447,38 @@ class Worker:
     def _on_request(self, meta: bytes, args: bytes, seen: float | None) -> None:
         """The general path for a REQUEST: every check, in the protocol's order."""
         try:
-            id_, address, method, flags, timeout_ms = p.decode_request_meta(
+            id_, address, method, flags, timeout_ms, chain = p.decode_request_meta_chain(
                 meta, max_bytes=self.max_message_bytes)
         except p.ProtocolError:
             self.dropped += 1  # no id to answer to
+            return
+        if address in self._awaiting:
+            # Its instance awaits a call in an async def method: it takes no
+            # other message until that method returns. This one waits here,
+            # in order; its time runs from now.
+            parked = self._parked.get(address)
+            if parked is None:
+                parked = self._parked[address] = collections.deque()
+            parked.append((meta, args, time.monotonic() if seen is None else seen))
             return
         # timeout_ms is the time left when the broker sent it (never 0 from a
         # broker; 0 is taken as "no bound here"). A durable message has no
         # deadline (its timeout is a fresh one per delivery): it always runs.
         deadline = (None if seen is None or not timeout_ms or flags & p.FLAG_DURABLE
                     else seen + timeout_ms / 1000.0)
-        status, value = self._dispatch(id_, address, method, flags, args, deadline)
-        self._reply(id_, status, value, address, method)
+        status, value = self._dispatch(id_, address, method, flags, args, deadline,
+                                       (chain, seen, timeout_ms))
+        if status is not _SUSPENDED:
+            self._reply(id_, status, value, address, method)
 
     def _dispatch(self, id_: int, address: str, method: str, flags: int, raw_args: bytes,
-                  deadline: float | None) -> tuple[str, Any]:
+                  deadline: float | None, message: tuple[list[Any] | None, float | None, int] | None = None
+                  ) -> tuple[str, Any]:
+        """Runs one request (lock held); returns its reply's status and
+        value, or ``_SUSPENDED`` when an async def method awaits a call (its
+        reply goes when it ends). ``message`` is the REQUEST's call chain,
+        when it was taken off the socket (None: just now) and its
+        ``timeout_ms``: what the calls its method makes carry."""
         S = _S
         if flags & ~(p.FLAG_TELL | p.FLAG_DURABLE):
             return S.BAD_REQUEST, f"unknown flags 0x{flags:x}"
@@ -417,24 +505,283 @@ class Worker:
             return S.BAD_ARGS, str(exc)
         instance = self._instances.get(address)
         lock = self._lock
+        ctx = self._contexts.get(address) if actor_type.takes_ctx else None
+        if actor_type.takes_ctx:
+            if ctx is None:
+                ctx = Context(address, self._caller)
+            # The calls its methods make carry this message's chain and at
+            # most the time it has left.
+            chain, seen, timeout_ms = message if message is not None else (None, None, 0)
+            ctx._begin(id_, chain, None if not timeout_ms else
+                       (time.monotonic() if seen is None else seen) + timeout_ms / 1000.0)
         if instance is None:
             lock.release()
             try:
-                instance = actor_type.create(key)
+                instance = actor_type.create(key, ctx)
             except Exception as exc:
-                return S.ACTOR_ERROR, _message(exc)
+                return _failure(exc)
             finally:
                 lock.acquire()
             self._instances[address] = instance
-            self._routes[address] = (actor_type, instance)
+            if ctx is not None:
+                # Not on the fast path: each message must set its context.
+                self._contexts[address] = ctx
+                self._ctx_routes[address] = (actor_type, instance, ctx)
+            else:
+                self._routes[address] = (actor_type, instance)
         call = getattr(instance, method)
+        if method in actor_type.coroutines:
+            return self._start(_Task(id_, address, method, None), call, args)
         lock.release()
         try:
             return S.OK, call(*args)
         except Exception as exc:
-            return S.ACTOR_ERROR, _message(exc)
+            return _failure(exc)
         finally:
             lock.acquire()
+
+    def _quick_request(self, meta: bytes, args: bytes) -> bool:
+        """The quick path of what the fast path leaves (lock held): an
+        instance with a context (its plain and async def methods), and a
+        request that carries a call chain (a call from another actor's
+        method). The fast path's checks, the context told which message it
+        handles, the fast path's reply. False when the request is not one
+        for it (the general path then answers it)."""
+        try:
+            m = msgpack.unpackb(meta)
+            chain = None
+            if len(m) == 7 and m[5] is None:  # a call chain (not durable)
+                chain = m[6]
+                id_, address, method, flags, timeout_ms = m[:5]
+            else:
+                id_, address, method, flags, timeout_ms = m
+            entry = self._ctx_routes.get(address)
+            if entry is not None:
+                actor_type, instance, ctx = entry
+            elif chain is not None:  # a call to an instance without a context
+                actor_type, instance = self._routes[address]
+                ctx = None
+            else:
+                return False
+            coroutine = method in actor_type.coroutines
+            # prepared by the general path on the method's first request
+            bind = (actor_type._async_binders if coroutine else actor_type._binders)[method]
+        except Exception:
+            return False
+        if (type(id_) is not int or not 0 <= id_ <= _MAX_ID or type(flags) is not int or flags > 1 or flags < 0
+                or type(timeout_ms) is not int or timeout_ms < 0 or type(m) is not list
+                or len(args) > self.max_message_bytes):
+            return False
+        if chain is not None:
+            try:
+                p.call_chain(chain)
+            except p.ProtocolError:
+                return False
+        try:
+            values = msgpack.unpackb(args)
+        except Exception:
+            return False
+        if type(values) is not list or (len(args) > p.MAX_DEPTH and not _shallow(values)):
+            return False
+        try:
+            values = bind(values)
+        except ArgumentError as exc:
+            self._reply(id_, _S.BAD_ARGS, str(exc), address, method)
+            return True
+        if ctx is not None:
+            ctx._begin(id_, chain, time.monotonic() + timeout_ms / 1000.0 if timeout_ms else None)
+        call = getattr(instance, method)
+        if coroutine:
+            status, outcome = self._start(_Task(id_, address, method, None), call, values)
+            if status == _OK:
+                self._reply_ok(id_, outcome, address, method)
+            elif status is not _SUSPENDED:
+                self._reply(id_, status, outcome, address, method)
+            return True
+        self._lock.release()
+        try:
+            result = call(*values)
+        except Exception as exc:
+            self._lock.acquire()
+            self._reply(id_, *_failure(exc), address, method)
+            return True
+        except BaseException:
+            self._lock.acquire()
+            raise
+        self._lock.acquire()
+        self._reply_ok(id_, result, address, method)
+        return True
+
+    def _reply_ok(self, id_: int, result: Any, address: str, method: str) -> None:
+        """A REPLY with ``ok`` and ``result``, sent as the fast path sends it
+        (lock held); a result that cannot be sent takes ``_reply``, which says why."""
+        try:
+            value = self._packer.pack(result)
+        except Exception:
+            value = b""
+        if not value or len(value) > self.max_message_bytes:
+            self._reply(id_, _S.OK, result, address, method)
+            return
+        sock = self._sock
+        assert sock is not None
+        if self._sock_send[0] is not sock:
+            self._sock_send = (sock, fast_send(sock))
+        send = self._sock_send[1]
+        try:
+            send(_REPLY, _SNDMORE)
+            send(self._packer.pack([id_, _OK]), _SNDMORE)
+            send(value)
+        except zmq.Again:  # the broker has not taken anything for a while: it is gone
+            self.dropped += 1
+
+    # ------------------------------------------------------------ async def methods
+
+    def _start(self, task: _Task, call: Any, args: list[Any]) -> tuple[str, Any]:
+        """Runs an async def method up to its first suspension (lock held)."""
+        try:
+            task.coro = call(*args)  # makes the coroutine: none of its code runs yet
+        except Exception as exc:
+            return _failure(exc)
+        if not inspect.iscoroutine(task.coro):  # e.g. a decorator that returned a plain value
+            return _S.OK, task.coro
+        return self._step(task)
+
+    def _step(self, task: _Task) -> tuple[str, Any]:
+        """Resumes ``task`` until it awaits a call whose reply is not here,
+        or ends (lock held). Returns its outcome, or ``_SUSPENDED``."""
+        lock = self._lock
+        lock.release()  # user code runs: the heartbeat thread may use the work socket
+        suspended = False
+        try:
+            try:
+                awaited = task.coro.send(None)
+            except StopIteration as end:
+                return _S.OK, end.value
+            except Exception as exc:
+                return _failure(exc)
+            if type(awaited) is Pending and awaited._caller is self._caller and awaited._waiter is None:
+                awaited._waiter = task
+                suspended = True
+                return _SUSPENDED, None
+            # Anything else cannot be driven here: say what can be awaited.
+            what = ("a bare yield (asyncio.sleep and other asyncio awaitables need an event loop)"
+                    if awaited is None else f"{type(awaited).__module__}.{type(awaited).__qualname__}")
+            if type(awaited) is Pending:
+                what = "a call another coroutine awaits already" if awaited._waiter is not None else \
+                    "a call made outside this worker"
+            try:
+                task.coro.close()
+            except Exception:
+                pass
+            return _S.ACTOR_ERROR, (f"{task.address}.{task.method} awaited {what}: an async def method can "
+                                    "await ctx.ask(...) calls and coroutines of its own that do, nothing else "
+                                    "(a troupe worker runs no asyncio event loop)")
+        finally:
+            lock.acquire()
+            if suspended:
+                # Its instance takes no other message meanwhile.
+                self._awaiting[task.address] = task
+                self._routes.pop(task.address, None)  # off the fast paths: its messages wait
+                self._ctx_routes.pop(task.address, None)
+
+    def _resume_ready(self) -> None:
+        """Coroutines whose calls' replies came go on, in the order the
+        replies came; those that end reply, and the messages waiting for
+        their instances run (lock held)."""
+        ready, pending = self._caller.ready, self._caller.pending
+        while ready:
+            call = ready.popleft()
+            pending.pop(call.id, None)
+            task = call._waiter
+            call._waiter = None
+            status, value = self._step(task)
+            if status is not _SUSPENDED:
+                self._finished(task, status, value)
+
+    def _finished(self, task: _Task, status: str, value: Any) -> None:
+        if status == _OK:
+            self._reply_ok(task.id, value, task.address, task.method)
+        else:
+            self._reply(task.id, status, value, task.address, task.method)
+        address = task.address
+        if self._awaiting.get(address) is task:
+            del self._awaiting[address]
+        instance = self._instances.get(address)
+        if instance is not None:
+            actor_type = self.actors[p.split_address(address)[0]]
+            ctx = self._contexts.get(address)
+            if ctx is None:
+                self._routes[address] = (actor_type, instance)
+            else:
+                self._ctx_routes[address] = (actor_type, instance, ctx)
+        # What waited for this instance runs now, in order, until one of
+        # its methods awaits again.
+        parked = self._parked.get(address)
+        while parked and address not in self._awaiting:
+            meta, args, seen = parked.popleft()
+            self._on_request(meta, args, seen)
+        if not parked:
+            self._parked.pop(address, None)
+
+    def _end_tasks(self) -> None:
+        """The broker has had its last word: methods still awaiting calls
+        get up to ``stop_timeout`` to end (heartbeats go on meanwhile, so
+        the broker keeps waiting for their replies); then every call still
+        out ends with ``deadline_exceeded`` and so does each method that
+        does not catch it. Every request held is answered (lock held)."""
+        caller = self._caller
+        if not self._awaiting:
+            return
+        log.info("worker %s: %d method(s) awaiting calls; waiting at most %.1f s for them", self.name,
+                 len(self._awaiting), self.stop_timeout)
+        stop_by = time.monotonic() + self.stop_timeout
+        while self._awaiting:
+            now = time.monotonic()
+            if now >= stop_by:
+                break
+            if now >= self._next_beat:
+                self._send([_HEARTBEAT])
+                self._next_beat = now + self.heartbeat
+            self._serve_calls(None, min(self._tick, stop_by - now))
+        if not self._awaiting:
+            return
+        caller.close_all(f"worker {self.name} stopped: the call had not ended within its stop timeout of "
+                         f"{self.stop_timeout:g} s")
+        for _ in range(1000):  # a method that catches that and asks again is refused at once
+            self._resume_ready()
+            if not self._awaiting:
+                return
+        for task in list(self._awaiting.values()):  # awaits what can never end: closed, answered
+            try:
+                task.coro.close()
+            except Exception:
+                pass
+            self._finished(task, _S.DEADLINE_EXCEEDED, f"worker {self.name} stopped while "
+                           f"{task.address}.{task.method} was awaiting")
+
+    def _serve_calls(self, sock: zmq.Socket | None, timeout: float) -> bool:
+        """While calls are out: waits at most ``timeout`` seconds for the
+        work socket or the calls' socket; replies that came resume their
+        coroutines. Returns whether the work socket has a message (lock held)."""
+        caller = self._caller
+        self._resume_ready()  # replies read while a method blocked on Pending.result()
+        items = [] if sock is None else [(sock, zmq.POLLIN)]
+        if caller.sock is not None:
+            items.append((caller.sock, zmq.POLLIN))
+        wait_ms = 0 if caller.ready else max(1, int(timeout * 1000))
+        if items:
+            events = dict(zmq.zmq_poll(items, wait_ms))
+        else:
+            events = {}
+            time.sleep(wait_ms / 1000.0)
+        if caller.sock is not None and events.get(caller.sock):
+            caller.read()
+        now = time.monotonic()
+        if now >= self._next_expiry:  # once a tick: calls whose reply is overdue (no broker) end
+            self._next_expiry = now + self._tick
+            caller.expire(now)
+        self._resume_ready()
+        return sock is not None and bool(events.get(sock))
 
     def _reply(self, id_: int, status: str, value: Any, address: str, method: str) -> None:
         """Encode and send a REPLY (lock held); a result that cannot be sent
@@ -511,6 +858,8 @@ class Worker:
         for address in addresses:
             instance = self._instances.pop(address, None)
             self._routes.pop(address, None)
+            self._contexts.pop(address, None)
+            self._ctx_routes.pop(address, None)
             hook = getattr(instance, CLOSE_HOOK, None) if instance is not None else None
             if callable(hook):
                 try:
@@ -535,6 +884,8 @@ class Worker:
         self._destroyed = True
         instances, self._instances = self._instances, {}
         self._routes = {}
+        self._contexts = {}
+        self._ctx_routes = {}
         # Newest first, as the C++ worker does: an instance built later may
         # use one built before it, never the other way round.
         for address, instance in reversed(instances.items()):
@@ -607,6 +958,17 @@ def _message(exc: BaseException) -> str:
     # UTF-8 cannot carry: replace them rather than fail to send the error.
     text = str(exc) or type(exc).__name__
     return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _failure(exc: Exception) -> tuple[str, str]:
+    """The answer of a method (or constructor) that raised ``exc``:
+    ``actor_error`` with its message, except a :class:`troupe.TroupeError`
+    (a call the method made failed, and it did not catch it), which keeps
+    its code and message, so a caller sees the callee's error (as in C++)."""
+    if isinstance(exc, TroupeError) and exc.code in _ERROR_CODES:
+        text = exc.message if isinstance(exc.message, str) else repr(exc.message)
+        return exc.code, text.encode("utf-8", "replace").decode("utf-8")
+    return _S.ACTOR_ERROR, _message(exc)
 
 
 def _import(target: str) -> None:
@@ -685,6 +1047,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--liveness", type=_int_in(1, 100), default=p.HEARTBEAT_LIVENESS,
                         help="until the broker's acknowledgement brings its own")
     parser.add_argument("--max-message-bytes", type=_int_in(64, 1 << 30), default=p.MAX_MESSAGE_BYTES)
+    parser.add_argument("--stop-timeout-ms", type=_int_in(0, 86_400_000), default=int(DEFAULT_STOP_TIMEOUT * 1000),
+                        help="at a stop, how long methods awaiting calls may take to end (default 10000)")
     parser.add_argument("--curve-secret", help="CURVE: this worker's secret key file (default $TROUPE_CURVE_SECRET)")
     parser.add_argument("--broker-key", help="CURVE: the broker's public key file (default $TROUPE_BROKER_KEY)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
@@ -716,7 +1080,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         worker = Worker(opts.broker, credits=opts.credits, name=opts.name, actors=actors,
                         heartbeat_ms=opts.heartbeat_ms, liveness=opts.liveness,
                         max_message_bytes=opts.max_message_bytes, curve_secret=opts.curve_secret,
-                        broker_key=opts.broker_key)
+                        broker_key=opts.broker_key, stop_timeout=opts.stop_timeout_ms / 1000.0)
     except curve.KeyFileError as exc:
         log.error("error: %s", exc)
         return 1
