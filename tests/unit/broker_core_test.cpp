@@ -1050,6 +1050,37 @@ TEST_F(BrokerCore, ACallFromAnAwaitingMethodIsNotHeldBackByItsWorkersCredits) {
   EXPECT_EQ(core->queued(), 3u);
 }
 
+TEST_F(BrokerCore, AnAwaitingRequestDoesNotCountInItsWorkersWindow) {
+  ready("w1", {"relay", "counter"});
+  ready("w2", {"slow"});
+  take();
+  // Slow replies shrink w1's window to its least, 2 requests.
+  request("c", 1, "counter/x");
+  request("c", 2, "counter/x");
+  auto held = to(take(), "w1", command::request);
+  ASSERT_EQ(held.size(), 2u);
+  reply("w1", held[0].request().id);
+  advance(std::chrono::milliseconds(1000));
+  reply("w1", held[1].request().id);
+  take();
+  // relay/r runs on w1 and awaits a call to slow/s on w2.
+  request("c", 3, "relay/r");
+  const auto caller = to(take(), "w1", command::request).at(0).request().id;
+  deliver("w1-caller", command::request, {chained_meta(4, "slow/s", {{"relay/r", caller}}), ""});
+  const auto call = to(take(), "w2", command::request).at(0).request().id;
+  // While it awaits, w1 serves others: a message for relay/r (which waits
+  // in the worker behind it) and an ask to another key both go at once.
+  request("c", 5, "relay/r");
+  request("c", 6, "counter/y");
+  EXPECT_EQ(to(take(), "w1", command::request).size(), 2u);
+  // Once the call is answered, relay/r works again and counts: the window is full.
+  reply("w2", call);
+  EXPECT_EQ(to(take(), "w1-caller", command::reply).size(), 1u);
+  request("c", 7, "counter/z");
+  EXPECT_TRUE(to(take(), "w1", command::request).empty());
+  EXPECT_EQ(core->queued(), 1u);
+}
+
 TEST_F(BrokerCore, MalformedChainsAreBadRequests) {
   ready("w1", {"counter"});
   take();

@@ -45,19 +45,24 @@ std::string broker_core::audit() const {
   // Each worker's count and args bytes against the requests it holds.
   std::vector<std::uint32_t> held(workers_.size(), 0);
   std::vector<std::size_t> bytes(workers_.size(), 0);
+  std::vector<std::uint32_t> awaiting(workers_.size(), 0);
   for (std::uint32_t ri = 0; ri < requests_.capacity(); ++ri) {
     if (!requests_.live(ri) || requests_[ri].state != request_state::in_flight) continue;
     const auto wi = requests_[ri].worker;
     if (wi >= workers_.size() || !workers_[wi].in_use) return "an in-flight request names no live worker";
     ++held[wi];
     bytes[wi] += requests_[ri].args_bytes;
+    if (requests_[ri].calls_out > 0) ++awaiting[wi];
   }
   for (std::uint32_t wi = 0; wi < workers_.size(); ++wi) {
     const auto& w = workers_[wi];
     if (!w.in_use) continue;
     if (held[wi] != w.in_flight) return "worker '" + w.name + "' holds other requests than it counts";
-    if (bytes[wi] != w.bytes_in_flight) return "worker '" + w.name + "' holds other args bytes than it counts";
-    if (w.window < 1 || w.window > w.credits) return "worker '" + w.name + "' has a window outside 1..credits";
+    if (bytes[wi] != w.bytes_in_flight)
+      return "worker '" + w.name + "' holds other args bytes than it counts";
+    if (awaiting[wi] != w.awaiting) return "worker '" + w.name + "' awaits other requests than it counts";
+    if (w.window < 1 || w.window > w.credits)
+      return "worker '" + w.name + "' has a window outside 1..credits";
   }
   for (const auto& [name, a] : actors_) {
     if (auto e = check_queue(a->queue, "a name's queue"); !e.empty()) return e;

@@ -26,13 +26,14 @@ std::uint64_t worker_tag(std::uint32_t wi, std::uint32_t generation) {
 
 bool broker_core::screen_chain(std::string_view client, const protocol::request_meta& meta,
                                const protocol::address_parts& parts, std::vector<std::uint64_t>& avoid,
-                               bool& called) {
+                               std::uint64_t& caller) {
   const auto links = protocol::decode_chain(meta.chain);
   // Its caller is the last link: when that is a request in flight here,
   // someone really waits for this one (routing.cpp lets it past credits).
   if (!links.empty()) {
-    const auto* caller = requests_.find(links.back().id);
-    called = caller && caller->state == request_state::in_flight && caller->address() == links.back().address;
+    const auto* r = requests_.find(links.back().id);
+    if (r && r->state == request_state::in_flight && r->address() == links.back().address)
+      caller = links.back().id;
   }
   const bool tell = meta.is_tell() && !meta.is_durable();
   auto cycle = [&](std::string message) {
@@ -82,6 +83,43 @@ bool broker_core::queued_for_key(const worker_entry& w, std::string_view key) co
     if (r && r->key() == key) return true;
   }
   return false;
+}
+
+// An ask from the method running request `caller` was accepted as request
+// `ri`. While any of its asks is out, the caller awaits: its worker serves
+// other messages meanwhile (a coroutine method, or another process's
+// instance), so the worker's window stops counting it, and the worker may
+// take more work at once.
+void broker_core::start_call(std::uint32_t ri, std::uint64_t caller, time_point now) {
+  auto* c = requests_.find(caller);
+  if (!c || c->state != request_state::in_flight || c->worker == no_worker) return;
+  requests_[ri].caller = caller;
+  if (c->calls_out++ > 0) return;
+  auto& w = workers_[c->worker];
+  ++w.awaiting;
+  w.busy_since_reply = false;  // a wait is not work: no reply gap measured across it
+  pump(c->worker, now);
+}
+
+// Call request `r` ended: its caller awaits one ask fewer.
+void broker_core::end_call(request& r) {
+  if (r.caller == 0) return;
+  auto* c = requests_.find(r.caller);
+  r.caller = 0;
+  if (!c || c->calls_out == 0 || --c->calls_out > 0) return;
+  if (c->state == request_state::in_flight && c->worker != no_worker) {
+    auto& w = workers_[c->worker];
+    --w.awaiting;
+    w.busy_since_reply = false;
+  }
+}
+
+// Request `r` leaves its worker (answered, lost, or queued again): it no
+// longer awaits there. Its calls still out find it with calls_out 0.
+void broker_core::end_awaiting(request& r) {
+  if (r.calls_out == 0) return;
+  if (r.state == request_state::in_flight && r.worker != no_worker) --workers_[r.worker].awaiting;
+  r.calls_out = 0;
 }
 
 bool broker_core::avoids(const request& r, std::uint32_t wi) const {

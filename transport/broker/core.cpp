@@ -195,15 +195,16 @@ void broker_core::on_request(const peer& from, zmq::message_t& meta_frame, zmq::
                           now);
 
   std::vector<std::uint64_t> avoid;
-  bool called = false;
-  if (!meta->chain.empty() && !screen_chain(client, *meta, *parts, avoid, called)) return;  // calls.cpp
+  std::uint64_t caller = 0;
+  if (!meta->chain.empty() && !screen_chain(client, *meta, *parts, avoid, caller)) return;  // calls.cpp
   if (meta->is_durable()) return on_durable_request(from, *meta, *parts, meta_frame, args, now);
   const auto it = actors_.find(parts->name);
   if (it == actors_.end())
     return refuse(status::unknown_actor, "no worker hosts actor '" + std::string(parts->name) + "'");
   const auto ri = new_request(client, *meta, *parts, *it->second, meta_frame, args, now);
   requests_[ri].avoid = std::move(avoid);
-  requests_[ri].called = called;
+  requests_[ri].called = caller != 0;
+  if (caller != 0 && !meta->is_tell()) start_call(ri, caller, now);
   accept_request(ri, *parts, now);
 }
 
@@ -252,6 +253,8 @@ std::uint32_t broker_core::new_request(std::string_view client, const protocol::
   r.chain_size = static_cast<std::uint32_t>(meta.chain.size());
   r.avoid.clear();
   r.called = false;
+  r.caller = 0;
+  r.calls_out = 0;
   r.meta = std::move(meta_frame);
   r.args = std::move(args);
   r.parked = false;
@@ -270,6 +273,7 @@ void broker_core::on_reply(std::uint32_t wi, zmq::message_t& meta_frame, zmq::me
     return;
   }
   auto& w = workers_[wi];
+  end_awaiting(*r);
   --w.in_flight;
   w.bytes_in_flight -= r->args_bytes;
   adapt_window(w, now);
@@ -333,6 +337,8 @@ void broker_core::reply_error(std::string_view client, std::uint64_t id, status 
 // counts, its frames released, its slot free for the next request.
 void broker_core::release(std::uint32_t ri) {
   auto& r = requests_[ri];
+  end_awaiting(r);
+  end_call(r);
   deadlines_.erase(ri);
   if (r.state == request_state::queued) --queued_;
   if (r.state == request_state::in_flight) --in_flight_;

@@ -169,6 +169,9 @@ class broker_core {
     std::uint64_t pid = 0;
     std::uint32_t credits = 0;
     std::uint32_t in_flight = 0;
+    // Of those, requests whose methods await calls they made (calls.cpp):
+    // the worker serves others meanwhile, so its window does not count them.
+    std::uint32_t awaiting = 0;
     std::uint32_t window = 0;         // the most it may hold now: 1..credits (adapt_window)
     std::size_t bytes_in_flight = 0;  // args bytes of the requests it holds
     std::size_t byte_budget = 0;      // it is sent nothing more while bytes_in_flight reaches this
@@ -182,7 +185,10 @@ class broker_core {
     // Requests for keys placed on this worker that wait for a credit, in order.
     std::deque<std::uint64_t> keyed_queue;
 
-    bool has_credit() const { return !draining && in_flight < window && bytes_in_flight < byte_budget; }
+    std::uint32_t working() const { return in_flight - awaiting; }
+    bool has_credit() const {
+      return !draining && working() < window && in_flight < credits && bytes_in_flight < byte_budget;
+    }
     bool hosts_actor(const actor_entry& a) const;
   };
 
@@ -249,6 +255,8 @@ class broker_core {
     // (calls.cpp), or an awaiting instance's queued messages, which hold
     // those credits, could starve it.
     bool called = false;
+    std::uint64_t caller = 0;     // then the caller's request id, while the call counts in its calls_out
+    std::uint32_t calls_out = 0;  // asks its method made that have not ended: while > 0 it awaits
 
     std::string_view text(std::uint16_t at, std::uint16_t size) const {
       return {static_cast<const char*>(meta.data()) + at, size};
@@ -278,8 +286,12 @@ class broker_core {
   // Refuses (returns false after answering call_cycle) a request that would
   // wait on an instance already waiting up its own chain; fills `avoid`.
   bool screen_chain(std::string_view client, const protocol::request_meta& meta,
-                    const protocol::address_parts& parts, std::vector<std::uint64_t>& avoid, bool& called);
+                    const protocol::address_parts& parts, std::vector<std::uint64_t>& avoid,
+                    std::uint64_t& caller);
   bool queued_for_key(const worker_entry& w, std::string_view key) const;
+  void start_call(std::uint32_t ri, std::uint64_t caller, time_point now);
+  void end_call(request& r);
+  void end_awaiting(request& r);
   bool avoids(const request& r, std::uint32_t wi) const;
 
   // ---- routing.cpp ----

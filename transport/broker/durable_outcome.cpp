@@ -78,6 +78,7 @@ void broker_core::retry_later(std::uint32_t ri, std::chrono::milliseconds wait, 
 // An in-flight request is queued again (its worker gave it back or is gone).
 void broker_core::to_queued(std::uint32_t ri) {
   auto& r = requests_[ri];
+  end_awaiting(r);
   if (r.state == request_state::in_flight) {
     --in_flight_;
     ++queued_;
@@ -114,8 +115,9 @@ void broker_core::bury(std::uint32_t ri, std::string_view reason, std::string_vi
 // order, before the requests that waited behind them for the same keys.
 void broker_core::redeliver(std::vector<std::uint32_t>& lost, std::string_view worker_name, time_point now) {
   auto& d = *durable_;
-  std::sort(lost.begin(), lost.end(),
-            [&](std::uint32_t a, std::uint32_t b) { return requests_[a].durable->seq < requests_[b].durable->seq; });
+  std::sort(lost.begin(), lost.end(), [&](std::uint32_t a, std::uint32_t b) {
+    return requests_[a].durable->seq < requests_[b].durable->seq;
+  });
   for (const auto ri : lost) {
     auto& r = requests_[ri];
     auto& di = *r.durable;
@@ -178,7 +180,8 @@ std::string broker_core::audit_durable() const {
     if (!r.durable) continue;
     ++durable;
     const auto it = d.by_id.find(r.durable->id);
-    if (it == d.by_id.end() || it->second != requests_.id_of(ri)) return "a durable request is not found by its id";
+    if (it == d.by_id.end() || it->second != requests_.id_of(ri))
+      return "a durable request is not found by its id";
   }
   if (parked != d.parked) return "parked requests do not add up";
   if (durable != d.by_id.size()) return "message ids name requests that are gone";

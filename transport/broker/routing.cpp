@@ -21,8 +21,7 @@ void broker_core::dispatch(std::uint32_t ri, std::uint32_t wi, time_point now) {
   auto& r = requests_[ri];
   auto& w = workers_[wi];
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(r.deadline - now).count();
-  protocol::request_meta meta{requests_.id_of(ri), r.address(), r.method(),
-                              r.tell ? protocol::flag_tell : 0,
+  protocol::request_meta meta{requests_.id_of(ri), r.address(), r.method(), r.tell ? protocol::flag_tell : 0,
                               static_cast<std::uint64_t>(std::max<std::int64_t>(left, 1))};
   meta.chain = r.chain();                     // the worker extends it for the calls the method makes
   if (r.durable) describe_delivery(r, meta);  // durable.cpp
@@ -61,7 +60,7 @@ void broker_core::adapt_window(worker_entry& w, time_point now) {
     w.window = static_cast<std::uint32_t>(std::clamp<std::int64_t>(want, least, w.credits));
   }
   w.last_reply = now;
-  w.busy_since_reply = w.in_flight > 0;
+  w.busy_since_reply = w.working() > 0;
 }
 
 bool broker_core::placement_valid(const placement& p) const {

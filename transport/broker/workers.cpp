@@ -127,6 +127,7 @@ std::uint32_t broker_core::add_worker(std::string_view identity) {
   w.in_use = true;
   w.identity = std::string(identity);
   w.in_flight = 0;
+  w.awaiting = 0;
   w.bytes_in_flight = 0;
   w.reply_gap_ns = -1;
   w.busy_since_reply = false;
@@ -179,6 +180,7 @@ void broker_core::remove_worker(std::uint32_t wi, time_point now) {
     if (!requests_.live(ri)) continue;
     auto& r = requests_[ri];
     if (r.state != request_state::in_flight || r.worker != wi) continue;
+    end_awaiting(r);
     if (r.durable) {
       lost.push_back(ri);
       continue;
@@ -203,6 +205,7 @@ void broker_core::remove_worker(std::uint32_t wi, time_point now) {
   w.in_use = false;
   ++w.generation;  // invalidates any placement still naming it
   w.in_flight = 0;
+  w.awaiting = 0;
   w.bytes_in_flight = 0;
   free_workers_.push_back(wi);
   note_removed(wi);
