@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../support/cluster.hpp"
@@ -136,6 +137,32 @@ TEST(Calls, AnAwaitingMethodLetsItsWorkerServeOtherKeysAndKeepsItsOwnInstanceNon
   const auto r = after.get();
   EXPECT_EQ(r.at("finished"), "1");
   EXPECT_EQ(r.at("last"), "ok");
+}
+
+TEST(Calls, AnAwaitingMethodDoesNotTakeItsWorkersWindow) {
+  cluster c;
+  c.start_worker({}, calls_worker);    // patient
+  c.start_worker({"--credits", "4"});  // squares, in another process
+  ASSERT_TRUE(c.wait_for_workers(2));
+  auto& cl = c.client();
+  // Slow replies while busy shrink the broker's window for the patient
+  // worker to its least: 2 requests.
+  auto b1 = cl.ask<int>("patient/b1", "busy", 300);
+  auto b2 = cl.ask<int>("patient/b2", "busy", 300);
+  auto b3 = cl.ask<int>("patient/b3", "busy", 300);
+  ASSERT_EQ(b3.wait_for(10s), std::future_status::ready);
+  // patient/slow awaits a 3 s call; its next message waits behind it in
+  // the worker. An ask to another key still goes at once: the awaiting
+  // request does not count in the window.
+  auto slow = cl.ask<long long>("patient/slow", "square_slowly", 3LL, 3000);
+  auto after = cl.ask<report>("patient/slow", "report");
+  std::this_thread::sleep_for(200ms);  // the call is out
+  const auto start = clock_type::now();
+  EXPECT_EQ(cl.ask<int>("patient/other", "quick", 1).get(), 2);
+  EXPECT_LT(ms_since(start), 1500) << "the ask waited for the awaiting method";
+  EXPECT_EQ(slow.wait_for(0s), std::future_status::timeout);
+  EXPECT_EQ(slow.get(), 9);
+  EXPECT_EQ(after.get().at("finished"), "1");
 }
 
 TEST(Calls, AChildCallEndsByItsParentsDeadline) {

@@ -1,9 +1,10 @@
 // Actors that call actors, for calls_test.cpp (with `relay` from the
 // examples): `ping` and `pong` hand a countdown to each other, `patient`
-// awaits a slow call and tells what happened to it.
+// awaits a slow call and tells what happened to it (or is busy itself).
 #include <chrono>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "troupe/actor.hpp"
@@ -68,6 +69,12 @@ class patient {
   }
 
   int quick(int x) const { return x + 1; }
+  // Busy for `ms`: holds the worker process (slow replies shrink the
+  // broker's window for it).
+  int busy(int ms) const {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ms;
+  }
 
   // A tell from inside a method: `address`.bump(), one-way.
   void poke(std::string address) const { ctx_.tell(address, "bump"); }
@@ -93,6 +100,7 @@ const troupe::actor<patient> patient_actor{"patient",
                                            troupe::method("square_slowly", &patient::square_slowly),
                                            troupe::method("report", &patient::report),
                                            troupe::method("quick", &patient::quick),
+                                           troupe::method("busy", &patient::busy),
                                            troupe::method("poke", &patient::poke),
                                            troupe::method("bump", &patient::bump),
                                            troupe::method("bumps", &patient::bumps)};
