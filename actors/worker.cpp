@@ -26,6 +26,7 @@
 #include <random>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <zmq.hpp>
 
 #include "caller.hpp"
@@ -229,6 +230,9 @@ class worker_runtime {
       reply(id, handler_.finish(address, started, value_));
       maybe_recycle();
       run_parked(address);
+      if (!handler_.awaiting(address) && release_when_idle_.erase(address) && handler_.drop(address))
+        log_line(opt_,
+                 "dropped keyed instance '" + address + "', which another worker holds, once it was idle");
     }
   }
 
@@ -372,7 +376,11 @@ class worker_runtime {
     if (!addresses) return;
     std::size_t dropped = 0;
     for (const auto a : *addresses) {
-      if (handler_.drop(a)) ++dropped;
+      if (handler_.drop(a)) {
+        ++dropped;
+      } else if (handler_.awaiting(a)) {
+        release_when_idle_.emplace(a);
+      }
       held_.remove(a);
     }
     if (dropped)
@@ -646,6 +654,9 @@ class worker_runtime {
   std::unordered_map<std::uint64_t, suspended_call> suspended_;
   std::deque<std::uint64_t> finished_;
   std::unordered_map<std::string, std::deque<parked_request>> parked_;
+  // Keys the broker RELEASEd while their instance awaited: dropped once it
+  // is idle, never under a suspended coroutine.
+  std::unordered_set<std::string> release_when_idle_;
 
   // Registration, as the main thread sees it.
   bool registered_ = false;         // the broker acknowledged our last READY

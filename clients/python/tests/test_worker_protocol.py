@@ -17,7 +17,7 @@ import msgpack
 import pytest
 import zmq
 
-from conftest import EXAMPLES, VECTORS, Proc, python_worker_argv
+from conftest import BIN_DIR, EXAMPLES, VECTORS, Proc, python_worker_argv
 from troupe import protocol as p
 
 
@@ -405,6 +405,45 @@ def test_refused_ready_exits_2(scripted: ScriptedBroker, pyworker: Callable[...,
     assert proc.wait(10) == 2
     assert "READY credits must be an int in 1..100000" in proc.stderr()
     assert proc.stdout().count("pyecho destroyed") == 1
+
+
+@pytest.mark.parametrize("impl", ["python", "cpp"])
+def test_a_released_instance_is_dropped_once_its_awaiting_method_ends(impl: str, scripted: ScriptedBroker,
+                                                                     spawn: Callable[..., Proc],
+                                                                     endpoint: str) -> None:
+    """RELEASE names a keyed instance whose method awaits a call: the worker
+    (Python and C++ alike) drops it once that method, and the messages
+    waiting behind it, have run; never under a suspended method."""
+    if impl == "cpp":
+        calls_worker = BIN_DIR / "troupe-test-calls-worker"
+        if not calls_worker.is_file():
+            pytest.skip(f"C++ test worker not built: {calls_worker}")
+        spawn([str(calls_worker), "--broker", endpoint], label="cpp-calls-worker")
+        address, method, args = "patient/a", "square_slowly", [3, 10]
+        probe = ("patient/probe", "quick", 1)
+    else:
+        spawn(python_worker_argv(endpoint, str(EXAMPLES / "relay.py"), "call_actors", name="w1"),
+              label="pyworker-calls")
+        address, method, args = "pypatient/a", "call", ["squares", "square_slowly", [3, 10]]
+        probe = ("pypatient/probe", "pid")
+    scripted.expect_ready()
+    scripted.send(p.encode_ready_ack(1000, 3))
+    scripted.call(1, address, method, args)
+    got = scripted.recv(timeout=5)
+    assert got is not None, "no call from the method"
+    calls, frames = got
+    call_id = p.decode_request_meta_chain(frames[1])[0]
+    scripted.send(p.encode_release([address]))
+    scripted.call(2, address, "report")  # waits in the worker behind the awaiting method
+    # The worker reads its socket in order: once another instance has
+    # answered, the RELEASE and the report have arrived before the call's reply.
+    assert scripted.ask(4, *probe).status == "ok"
+    scripted.send(p.encode_reply(call_id, "ok", 9), identity=calls)
+    assert scripted.reply() == p.Reply(1, "ok", 9)
+    behind = scripted.reply()
+    assert behind is not None and behind.id == 2 and str(behind.value["finished"]) == "1", behind
+    # Idle now, it is gone: the next message builds a new instance.
+    assert str(scripted.ask(3, address, "report").value["finished"]) == "0"
 
 
 def test_a_call_from_a_method_carries_its_chain_and_the_time_left(scripted: ScriptedBroker,

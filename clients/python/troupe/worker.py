@@ -142,6 +142,9 @@ class Worker:
         # Their plain methods' quick path (not awaiting): address -> (type, instance, context)
         self._ctx_routes: dict[str, tuple[ActorType, Any, Context]] = {}
         self._awaiting: dict[str, _Task] = {}    # address -> its async def method, suspended
+        # Keys the broker RELEASEd while their instance awaited: dropped once
+        # it is idle, never under a suspended method.
+        self._release_when_idle: set[str] = set()
         self._next_expiry = 0.0
         self._sock_send: tuple[Any, Any] = (None, None)  # (socket, its fast send), for _quick_request
         # Messages for an awaiting instance: they wait here, in arrival order,
@@ -722,6 +725,9 @@ class Worker:
             self._on_request(meta, args, seen)
         if not parked:
             self._parked.pop(address, None)
+        if address in self._release_when_idle and address not in self._awaiting:
+            self._release_when_idle.discard(address)
+            self._drop([address])
 
     def _end_tasks(self) -> None:
         """The broker has had its last word: methods still awaiting calls
@@ -854,8 +860,13 @@ class Worker:
 
     def _drop(self, addresses: list[str]) -> None:
         """RELEASE from the broker: another worker holds these keys; our
-        instances of them are closed, each exactly once (lock held)."""
+        instances of them are closed, each exactly once (lock held). One
+        whose method awaits a call is closed once that method, and the
+        messages waiting behind it, have run."""
         for address in addresses:
+            if address in self._awaiting:
+                self._release_when_idle.add(address)
+                continue
             instance = self._instances.pop(address, None)
             self._routes.pop(address, None)
             self._contexts.pop(address, None)
