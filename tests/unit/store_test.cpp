@@ -28,10 +28,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// "m<seq>": the message id make() gives seq. (Appended, not `"m" + ...`:
+// GCC 12 warns -Wrestrict on that at -O2, a false positive.)
+std::string id_of(std::uint64_t seq) { return std::string("m").append(std::to_string(seq)); }
+
 message make(std::uint64_t seq, std::string id = {}) {
   message m;
   m.seq = seq;
-  m.id = id.empty() ? "m" + std::to_string(seq) : id;
+  m.id = id.empty() ? id_of(seq) : id;
   m.address = "counter/x";
   m.method = "add";
   m.args = std::string("\x91\x01", 2);
@@ -203,14 +207,14 @@ TEST_P(store_contract, LargeBatchesKeepEveryRow) {
   ASSERT_EQ(s->commit(b), "");
   b.clear();
   for (std::uint64_t seq = 1; seq <= 73; ++seq)
-    b.finished.push_back({seq, "m" + std::to_string(seq), result{"ok", "", 100}});
+    b.finished.push_back({seq, id_of(seq), result{"ok", "", 100}});
   ASSERT_EQ(s->commit(b), "");
   const auto left = s->pending();
   ASSERT_EQ(left.size(), 77u);
   EXPECT_EQ(left.front().seq, 74u);
   EXPECT_EQ(left.back().seq, 150u);
   for (std::uint64_t seq = 1; seq <= 150; ++seq)
-    EXPECT_EQ(s->find_result("m" + std::to_string(seq)).has_value(), seq <= 73) << seq;
+    EXPECT_EQ(s->find_result(id_of(seq)).has_value(), seq <= 73) << seq;
 }
 
 TEST_P(store_contract, RemembersRegisteredWorkers) {
@@ -244,7 +248,7 @@ TEST(sqlite_store_file, ReopenedStoreHasWhatWasCommittedAndTheNextSeq) {
     ASSERT_EQ(s.commit(b), "");
   }
   sqlite_store s(dir.file("s.db"));
-  EXPECT_EQ(s.next_seq(), 8u);
+  EXPECT_GE(s.next_seq(), 8u);  // past every seq used (a reservation: maybe past that too)
   ASSERT_EQ(s.pending().size(), 1u);
   EXPECT_EQ(s.pending()[0].seq, 7u);
   EXPECT_TRUE(s.find_result("m1"));

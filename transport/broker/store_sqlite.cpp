@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <utility>
 
@@ -348,7 +349,16 @@ sqlite_store::sqlite_store(std::string path) : path_(std::move(path)) {
     if (m.step() == SQLITE_ROW) next_seq_ = std::max(next_seq_, static_cast<std::uint64_t>(m.integer(0)) + 1);
   }
   results_.current = meta("results_current") == 1 ? 1 : 0;
-  results_.current_newest = meta("results_current_newest");
+  // Not written in every commit: any outcome already in the current table
+  // finished before now (or, from a schema 1 store, at its recorded newest).
+  statement any(db_, statements::for_table("SELECT 1 FROM results_% LIMIT 1", results_.current));
+  if (any.step() == SQLITE_ROW) {
+    const auto opened = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    results_.current_newest = std::max<std::int64_t>(meta("results_current_newest"), opened);
+  }
+  seq_reserved_ = next_seq_;
   results_.other_newest = meta("results_other_newest");
 }
 
@@ -366,6 +376,7 @@ std::string sqlite_store::commit(const batch& b) {
     rc = st_->commit.run();
     if (rc == SQLITE_DONE) {
       results_ = written_results_;
+      seq_reserved_ = written_seq_reserved_;
       return {};
     }
     error = explain(db_, rc, path_);
@@ -386,8 +397,16 @@ std::string sqlite_store::write(const batch& b) {
            .empty())
     return e;
   for (const auto& m : b.added) top = std::max(top, m.seq);
-  if (top && !(e = check(st_->set_next_seq.bind(1, static_cast<std::int64_t>(top + 1)).run())).empty())
-    return e;
+  // The sequence is kept as a reservation, written once per seq_block
+  // messages rather than in every commit (one page less to sync): a
+  // restarted broker starts past it, leaving a gap, never reusing one.
+  written_seq_reserved_ = seq_reserved_;
+  if (top >= seq_reserved_) {
+    written_seq_reserved_ = top + 1 + seq_block;
+    if (!(e = check(st_->set_next_seq.bind(1, static_cast<std::int64_t>(written_seq_reserved_)).run()))
+             .empty())
+      return e;
+  }
   for (const auto& r : b.rescheduled) {
     auto& s = st_->reschedule;
     s.bind(1, static_cast<std::int64_t>(r.seq))
@@ -430,9 +449,11 @@ std::string sqlite_store::write(const batch& b) {
            .empty())
     return e;
   for (const auto& f : b.finished) next.current_newest = std::max(next.current_newest, f.result.finished);
-  if (next.current != results_.current || next.current_newest != results_.current_newest) {
+  // Which table is current, and the other's newest outcome, change only
+  // when they rotate. The current table's newest is kept in memory (a
+  // reopened store takes the time it was opened, later than any of them).
+  if (next.current != results_.current) {
     for (const auto& [key, value] : {std::pair<const char*, std::int64_t>{"results_current", next.current},
-                                     {"results_current_newest", next.current_newest},
                                      {"results_other_newest", next.other_newest}})
       if (!(e = check(st_->set_meta.bind(1, key).bind(2, value).run())).empty()) return e;
   }

@@ -50,6 +50,10 @@ class sqlite_store final : public store {
     std::int64_t current_newest = 0, other_newest = 0;
   };
   result_tables results_, written_results_;
+  // The sequence's reservation on disk, as committed and as the batch being
+  // written leaves it (store_sqlite.cpp, write).
+  static constexpr std::uint64_t seq_block = 4096;
+  std::uint64_t seq_reserved_ = 1, written_seq_reserved_ = 1;
 };
 
 }  // namespace troupe::durable
