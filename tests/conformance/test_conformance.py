@@ -18,7 +18,6 @@ wait is bounded.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import shutil
 import signal
@@ -27,7 +26,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import msgpack
 import pytest

@@ -14,8 +14,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -220,3 +221,20 @@ def wait_for_workers(endpoint: str, actor: str, count: int, timeout: float = 10.
             ws = [w for w in c.workers() if actor in w.get("actors", []) and w.get("state", "ready") == "ready"]
             return ws if len(ws) >= count else []
         return wait_until(hosting, timeout, f"{count} worker(s) hosting {actor!r}")  # type: ignore[return-value]
+
+
+def ask_in_thread(endpoint: str, *call: Any, timeout: float = 10.0) -> tuple[threading.Thread, dict[str, Any]]:
+    """An ask in a thread; the dict gets 'value' or 'error', and 'at' (when it ended)."""
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        with troupe.Client(endpoint, timeout=timeout) as c:
+            try:
+                out["value"] = c.ask(*call)
+            except troupe.TroupeError as exc:
+                out["error"] = exc
+            out["at"] = time.monotonic()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, out

@@ -6,15 +6,14 @@ Every wait is bounded; every process is stopped at teardown."""
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from typing import Any, Callable
 
 import pytest
 
 import troupe
-from conftest import (EXAMPLES, EXAMPLES_WORKER, Proc, needs_cpp, python_worker_argv, wait_for_workers,
-                      wait_until)
+from conftest import (EXAMPLES, EXAMPLES_WORKER, Proc, ask_in_thread, needs_cpp, python_worker_argv,
+                      wait_for_workers, wait_until)
 
 pytestmark = needs_cpp
 
@@ -45,23 +44,6 @@ def start_cluster(broker: Callable[..., Proc], spawn: Callable[..., Proc], endpo
 @pytest.fixture
 def cluster(broker: Callable[..., Proc], spawn: Callable[..., Proc], endpoint: str) -> dict[str, Proc]:
     return start_cluster(broker, spawn, endpoint)
-
-
-def ask_in_thread(endpoint: str, *call: Any, timeout: float = 10.0) -> tuple[threading.Thread, dict[str, Any]]:
-    """An ask in a thread; the dict gets 'value' or 'error', and 'at' (when it ended)."""
-    out: dict[str, Any] = {}
-
-    def run() -> None:
-        with troupe.Client(endpoint, timeout=timeout) as c:
-            try:
-                out["value"] = c.ask(*call)
-            except troupe.TroupeError as exc:
-                out["error"] = exc
-            out["at"] = time.monotonic()
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t, out
 
 
 def test_a_python_coroutine_awaits_python_and_cpp_actors(cluster: dict[str, Proc], endpoint: str) -> None:

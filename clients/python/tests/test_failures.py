@@ -6,7 +6,6 @@ teardown (conftest.spawn) and every wait is bounded."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess

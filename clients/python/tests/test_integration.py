@@ -11,7 +11,6 @@ import math
 import os
 import signal
 import subprocess
-import threading
 import time
 from typing import Any, Callable
 
@@ -20,7 +19,7 @@ import pytest
 import zmq
 
 import troupe
-from conftest import (EXAMPLES, EXAMPLES_WORKER, TROUPE, Proc, child_env, needs_cpp,
+from conftest import (EXAMPLES, EXAMPLES_WORKER, TROUPE, Proc, ask_in_thread, child_env, needs_cpp,
                       python_worker_argv, wait_for_workers, wait_until)
 from troupe import protocol as p
 
@@ -40,22 +39,6 @@ def cluster(broker: Callable[..., Proc], spawn: Callable[..., Proc], endpoint: s
     wait_for_workers(endpoint, "echo", 1)
     wait_for_workers(endpoint, "pyecho", 1)
     return procs
-
-
-def ask_in_thread(endpoint: str, *call: Any, timeout: float) -> tuple[threading.Thread, dict[str, Any]]:
-    """Start an ask in a thread; the dict gets 'value' or 'error'."""
-    out: dict[str, Any] = {}
-
-    def run() -> None:
-        with troupe.Client(endpoint, timeout=timeout) as c:
-            try:
-                out["value"] = c.ask(*call)
-            except troupe.TroupeError as exc:
-                out["error"] = exc
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t, out
 
 
 # ------------------------------------------------------------------ values

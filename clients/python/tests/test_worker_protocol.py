@@ -8,7 +8,6 @@ is checked exactly. Runs without the C++ binaries.
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from typing import Any, Callable

@@ -26,7 +26,7 @@ from . import protocol as p
 from .client import RESEND, new_message_id
 from .client import (DEFAULT_GRACE, DEFAULT_TIMEOUT, DEFAULT_WINDOW, RETRACTED, args_of,
                      configure_socket, default_endpoint, fast_send, reply_reader, timeout_to_ms, _poller)
-from .errors import DeadlineExceeded, TroupeError, error_for
+from .errors import DeadlineExceeded, error_for
 
 _REQUEST = p.header(p.Command.REQUEST)
 _OK = p.Status.OK.value
