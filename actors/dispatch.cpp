@@ -176,8 +176,8 @@ bool dispatcher::awaiting(std::string_view address) const noexcept {
 // Builds the instance for `address` (making room under the cap first).
 // Returns it, or nullptr with `code` and `out` saying why the constructor failed.
 dispatcher::live_instance* dispatcher::activate(const detail::actor_type_info& type, std::string_view address,
-                                                const protocol::address_parts& parts, troupe::value_buffer& out,
-                                                protocol::status& code) {
+                                                const protocol::address_parts& parts,
+                                                troupe::value_buffer& out, protocol::status& code) {
   const bool passivated = passivation_ && !parts.key.empty();
   if (passivated) passivation_->make_room(*this);
   // The context lives as long as the instance, so the instance may keep it
@@ -212,7 +212,8 @@ void dispatcher::set_passivation(const passivation_settings& settings) {
     const auto parts = protocol::split_address(address);
     if (parts && !parts->key.empty()) keyed.emplace_back(inst.get(), std::string(address));
   });
-  std::sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first->order < b.first->order; });
+  std::sort(keyed.begin(), keyed.end(),
+            [](const auto& a, const auto& b) { return a.first->order < b.first->order; });
   for (const auto& [inst, address] : keyed) passivation_->admit(*inst, address);
 }
 

@@ -47,7 +47,8 @@ std::string ready_body(const worker_options& opt, const registry& types, const h
       p.actor = t.name;
       p.method = m.name;
       p.attempts = std::clamp<std::uint32_t>(m.retry->attempts, 1, 1000);
-      p.backoff_ms = static_cast<std::uint64_t>(std::clamp<std::int64_t>(m.retry->backoff.count(), 0, 86'400'000));
+      p.backoff_ms =
+          static_cast<std::uint64_t>(std::clamp<std::int64_t>(m.retry->backoff.count(), 0, 86'400'000));
       p.max_backoff_ms =
           static_cast<std::uint64_t>(std::clamp<std::int64_t>(m.retry->max_backoff.count(), 0, 86'400'000));
       for (const auto code : m.retry->on)

@@ -44,10 +44,11 @@ double percentile(std::vector<double> v, double p) {
 }
 
 void print_latencies(const char* mode, const std::vector<double>& us, double seconds) {
-  std::printf("{\"mode\": \"%s\", \"count\": %zu, \"seconds\": %.3f, \"rate\": %.0f, \"p50_us\": %.1f, "
-              "\"p99_us\": %.1f, \"max_us\": %.1f}\n",
-              mode, us.size(), seconds, static_cast<double>(us.size()) / seconds, percentile(us, 0.5),
-              percentile(us, 0.99), percentile(us, 1.0));
+  std::printf(
+      "{\"mode\": \"%s\", \"count\": %zu, \"seconds\": %.3f, \"rate\": %.0f, \"p50_us\": %.1f, "
+      "\"p99_us\": %.1f, \"max_us\": %.1f}\n",
+      mode, us.size(), seconds, static_cast<double>(us.size()) / seconds, percentile(us, 0.5),
+      percentile(us, 0.99), percentile(us, 1.0));
 }
 
 int fsync_rate(const settings& s) {
@@ -138,10 +139,11 @@ int run(const settings& s) {
          clock_type::now() - start < std::chrono::seconds(120))
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
-  std::printf("{\"mode\": \"%s\", \"count\": %ld, \"window\": %ld, \"errors\": %ld, \"confirmed_s\": %.3f, "
-              "\"seconds\": %.3f, \"rate\": %.0f, \"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f}\n",
-              s.mode.c_str(), s.count, window, errors, confirmed_s, seconds, static_cast<double>(s.count) / seconds,
-              percentile(us, 0.5), percentile(us, 0.99), percentile(us, 1.0));
+  std::printf(
+      "{\"mode\": \"%s\", \"count\": %ld, \"window\": %ld, \"errors\": %ld, \"confirmed_s\": %.3f, "
+      "\"seconds\": %.3f, \"rate\": %.0f, \"p50_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f}\n",
+      s.mode.c_str(), s.count, window, errors, confirmed_s, seconds, static_cast<double>(s.count) / seconds,
+      percentile(us, 0.5), percentile(us, 0.99), percentile(us, 1.0));
   return errors ? 1 : 0;
 }
 
@@ -152,16 +154,24 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (a == "--broker") s.endpoint = next();
-    else if (a == "--dir") s.dir = next();
-    else if (a == "--count") s.count = std::stol(next());
-    else if (a == "--window") s.window = std::stol(next());
-    else if (a == "--address") s.address = next();
-    else if (a == "--method") s.method = next();
-    else s.mode = a;
+    if (a == "--broker")
+      s.endpoint = next();
+    else if (a == "--dir")
+      s.dir = next();
+    else if (a == "--count")
+      s.count = std::stol(next());
+    else if (a == "--window")
+      s.window = std::stol(next());
+    else if (a == "--address")
+      s.address = next();
+    else if (a == "--method")
+      s.method = next();
+    else
+      s.mode = a;
   }
   if (s.mode == "fsync") return fsync_rate(s);
   if (s.mode == "d1" || s.mode == "d2") return run(s);
-  std::fprintf(stderr, "usage: troupe-durable-bench fsync|d1|d2 [--broker EP] [--dir D] [--count N] [--window W]\n");
+  std::fprintf(stderr,
+               "usage: troupe-durable-bench fsync|d1|d2 [--broker EP] [--dir D] [--count N] [--window W]\n");
   return 2;
 }

@@ -27,9 +27,12 @@ int main(int argc, char** argv) {
   std::vector<char*> rest{argv[0]};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--names" && i + 1 < argc) names = std::strtoull(argv[++i], nullptr, 10);
-    else if (a == "--name-prefix" && i + 1 < argc) prefix = argv[++i];
-    else rest.push_back(argv[i]);
+    if (a == "--names" && i + 1 < argc)
+      names = std::strtoull(argv[++i], nullptr, 10);
+    else if (a == "--name-prefix" && i + 1 < argc)
+      prefix = argv[++i];
+    else
+      rest.push_back(argv[i]);
   }
   static troupe::registry reg;  // outlives the worker runtime
   char buf[32];

@@ -136,7 +136,8 @@ struct client::impl {
       auto next = client::link_state::connecting;
       if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
         next = client::link_state::connected;
-      } else if (handshake.failing() && (event == ZMQ_EVENT_CONNECT_RETRIED || event == ZMQ_EVENT_DISCONNECTED)) {
+      } else if (handshake.failing() &&
+                 (event == ZMQ_EVENT_CONNECT_RETRIED || event == ZMQ_EVENT_DISCONNECTED)) {
         // A failed handshake closes the connection and ZeroMQ tries again:
         // still a refusal by the broker, not "nothing listens".
         next = client::link_state::rejected;
@@ -196,8 +197,9 @@ struct client::impl {
         continue;
       }
       if (o.done) {
-        in_flight.emplace(o.id, pending{std::move(o.done), o.deadline, o.durable ? std::move(o.meta) : std::string(),
-                                        o.durable ? std::move(o.args) : std::string()});
+        in_flight.emplace(
+            o.id, pending{std::move(o.done), o.deadline, o.durable ? std::move(o.meta) : std::string(),
+                          o.durable ? std::move(o.args) : std::string()});
       }
     }
     batch.clear();

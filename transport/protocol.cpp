@@ -185,7 +185,14 @@ std::optional<ready_info> decode_ready(const void* data, std::size_t size, std::
   // register any number of names past the per-array bound. The known keys
   // are tracked here; unknown ones are kept (as views into the frame) and
   // compared once at the end.
-  enum : unsigned { seen_name = 1, seen_pid = 2, seen_credits = 4, seen_actors = 8, seen_keys = 16, seen_retry = 32 };
+  enum : unsigned {
+    seen_name = 1,
+    seen_pid = 2,
+    seen_credits = 4,
+    seen_actors = 8,
+    seen_keys = 16,
+    seen_retry = 32
+  };
   unsigned seen = 0;
   auto first_time = [&seen](unsigned bit) {
     const bool fresh = (seen & bit) == 0;

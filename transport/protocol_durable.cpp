@@ -74,7 +74,8 @@ void encode_durable_meta(std::string& out, const request_meta& m) {
 
 std::string decode_ready_keys(wire_reader& r, ready_info& info) {
   auto count = r.array_header();
-  if (!count || *count > max_ready_keys) return "READY keys must be an array of at most 100000 keyed addresses";
+  if (!count || *count > max_ready_keys)
+    return "READY keys must be an array of at most 100000 keyed addresses";
   info.keys.reserve(*count);
   for (std::uint32_t j = 0; j < *count; ++j) {
     auto a = r.str();

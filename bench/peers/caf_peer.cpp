@@ -85,11 +85,13 @@ void caf_main(actor_system& sys, const config& cfg) {
   lat.reserve(cfg.b1);
   for (size_t i = 0; i < cfg.warmup + cfg.b1; ++i) {
     const auto t = clk::now();
-    self->request(server, std::chrono::seconds(10), static_cast<int64_t>(i)).receive(
-        [&](int64_t) {
-          if (i >= cfg.warmup) lat.push_back(std::chrono::duration<double, std::micro>(clk::now() - t).count());
-        },
-        [&](error&) { ++errors; });
+    self->request(server, std::chrono::seconds(10), static_cast<int64_t>(i))
+        .receive(
+            [&](int64_t) {
+              if (i >= cfg.warmup)
+                lat.push_back(std::chrono::duration<double, std::micro>(clk::now() - t).count());
+            },
+            [&](error&) { ++errors; });
   }
   // B2
   size_t sent = 0, done = 0;

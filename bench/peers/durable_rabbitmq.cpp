@@ -29,7 +29,8 @@ amqp_connection_state_t open_channel(int port) {
     std::fprintf(stderr, "cannot connect to rabbitmq on %d\n", port);
     std::exit(1);
   }
-  if (amqp_login(c, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest").reply_type != AMQP_RESPONSE_NORMAL)
+  if (amqp_login(c, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest").reply_type !=
+      AMQP_RESPONSE_NORMAL)
     std::exit(1);
   amqp_channel_open(c, 1);
   amqp_queue_declare(c, 1, amqp_cstring_bytes(queue), 0, 1, 0, 0, amqp_empty_table);
@@ -90,15 +91,18 @@ int main(int argc, char** argv) {
     const long upto = ack->multiple ? static_cast<long>(ack->delivery_tag) : confirmed + 1;
     const auto now = clock_type::now();
     for (; confirmed < upto; ++confirmed)
-      us.push_back(std::chrono::duration<double, std::micro>(now - sent_at[static_cast<std::size_t>(confirmed)]).count());
+      us.push_back(
+          std::chrono::duration<double, std::micro>(now - sent_at[static_cast<std::size_t>(confirmed)])
+              .count());
   }
   consumer.join();
   const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
   std::sort(us.begin(), us.end());
-  std::printf("{\"mode\": \"%s\", \"count\": %ld, \"window\": %ld, \"seconds\": %.3f, \"rate\": %.0f, "
-              "\"p50_us\": %.1f, \"p99_us\": %.1f}\n",
-              mode.c_str(), count, window, seconds, static_cast<double>(count) / seconds, us[us.size() / 2],
-              us[us.size() * 99 / 100]);
+  std::printf(
+      "{\"mode\": \"%s\", \"count\": %ld, \"window\": %ld, \"seconds\": %.3f, \"rate\": %.0f, "
+      "\"p50_us\": %.1f, \"p99_us\": %.1f}\n",
+      mode.c_str(), count, window, seconds, static_cast<double>(count) / seconds, us[us.size() / 2],
+      us[us.size() * 99 / 100]);
   amqp_connection_close(p, AMQP_REPLY_SUCCESS);
   amqp_destroy_connection(p);
   return 0;

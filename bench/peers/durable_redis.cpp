@@ -39,8 +39,10 @@ void consume(int port, long total, std::atomic<long>& consumed) {
     if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
       const auto* entries = r->element[0]->element[1];
       std::vector<const char*> argv = {"XACK", stream, "g"};
-      for (std::size_t i = 0; i < entries->elements; ++i) argv.push_back(entries->element[i]->element[0]->str);
-      auto* ack = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), nullptr));
+      for (std::size_t i = 0; i < entries->elements; ++i)
+        argv.push_back(entries->element[i]->element[0]->str);
+      auto* ack =
+          static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), nullptr));
       freeReplyObject(ack);
       consumed += static_cast<long>(entries->elements);
     }
@@ -78,16 +80,19 @@ int main(int argc, char** argv) {
     void* reply = nullptr;
     if (redisGetReply(p, &reply) != REDIS_OK) return 1;
     freeReplyObject(reply);
-    us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - sent_at[static_cast<std::size_t>(answered)]).count());
+    us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() -
+                                                           sent_at[static_cast<std::size_t>(answered)])
+                     .count());
     ++answered;
   }
   consumer.join();
   const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
   std::sort(us.begin(), us.end());
-  std::printf("{\"mode\": \"%s\", \"count\": %ld, \"window\": %ld, \"seconds\": %.3f, \"rate\": %.0f, "
-              "\"p50_us\": %.1f, \"p99_us\": %.1f}\n",
-              mode.c_str(), count, window, seconds, static_cast<double>(count) / seconds, us[us.size() / 2],
-              us[us.size() * 99 / 100]);
+  std::printf(
+      "{\"mode\": \"%s\", \"count\": %ld, \"window\": %ld, \"seconds\": %.3f, \"rate\": %.0f, "
+      "\"p50_us\": %.1f, \"p99_us\": %.1f}\n",
+      mode.c_str(), count, window, seconds, static_cast<double>(count) / seconds, us[us.size() / 2],
+      us[us.size() * 99 / 100]);
   redisFree(p);
   return 0;
 }

@@ -3,6 +3,6 @@
 // troupe::broker only, like any transport source; the build test
 // `compile_fail_transport_includes_actors` expects the compiler to report
 // that troupe/actor.hpp is not found.
+#include "troupe/actor.hpp"   // actors/ headers are not
 #include "troupe/broker.hpp"  // transport headers are visible,
 #include "troupe/client.hpp"
-#include "troupe/actor.hpp"  // actors/ headers are not

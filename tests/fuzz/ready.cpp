@@ -37,6 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto again = protocol::decode_ready(encoded.data(), encoded.size());
   FUZZ_CHECK(again.has_value(), "a re-encoded READY does not decode: " + fuzz::hex(encoded));
   FUZZ_CHECK(again->name == info->name && again->pid == info->pid && again->credits == info->credits &&
-             again->actors == info->actors && again->keys == info->keys && again->retry.size() == info->retry.size());
+             again->actors == info->actors && again->keys == info->keys &&
+             again->retry.size() == info->retry.size());
   return 0;
 }

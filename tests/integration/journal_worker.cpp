@@ -69,13 +69,12 @@ class journal {
   std::int64_t count_ = 0;
 };
 
-const troupe::actor<journal> journal_actor{
-    "journal",
-    troupe::method("add", &journal::add),
-    troupe::method("slow_add", &journal::slow_add),
-    troupe::method("get", &journal::get),
-    troupe::method("pid", &journal::pid_of),
-    troupe::method("crash", &journal::crash)};
+const troupe::actor<journal> journal_actor{"journal",
+                                           troupe::method("add", &journal::add),
+                                           troupe::method("slow_add", &journal::slow_add),
+                                           troupe::method("get", &journal::get),
+                                           troupe::method("pid", &journal::pid_of),
+                                           troupe::method("crash", &journal::crash)};
 
 // Always fails, journaling each run with its time in milliseconds: the
 // retry tests read the gaps between runs.
@@ -90,10 +89,11 @@ class flaky {
   }
 };
 
-const troupe::actor<flaky> flaky_actor{
-    "flaky", troupe::method("fail", &flaky::fail)
-                 .retry({.attempts = 3, .backoff = std::chrono::milliseconds(200),
-                         .max_backoff = std::chrono::milliseconds(1000), .on = {troupe::protocol::status::actor_error}})};
+const troupe::actor<flaky> flaky_actor{"flaky", troupe::method("fail", &flaky::fail)
+                                                    .retry({.attempts = 3,
+                                                            .backoff = std::chrono::milliseconds(200),
+                                                            .max_backoff = std::chrono::milliseconds(1000),
+                                                            .on = {troupe::protocol::status::actor_error}})};
 
 }  // namespace
 

@@ -750,8 +750,9 @@ TEST(Vectors, RejectVectorsAreRefused) {
 // Durable messages (docs/protocol.md, "Durable messages"): our encoders
 // write the vectors' bytes, and our decoders read them back.
 TEST(Vectors, DurableMessagesMatchTheCppEncoderAndDecoder) {
-  auto durable_meta = [](std::uint64_t id, std::string_view address, std::string_view method, std::uint64_t flags,
-                         std::uint64_t timeout, std::string_view mid, std::uint64_t delay, std::uint64_t delivery) {
+  auto durable_meta = [](std::uint64_t id, std::string_view address, std::string_view method,
+                         std::uint64_t flags, std::uint64_t timeout, std::string_view mid,
+                         std::uint64_t delay, std::uint64_t delivery) {
     request_meta m{id, address, method, flags, timeout};
     m.has_durable = true;
     m.message_id = mid;
@@ -762,11 +763,14 @@ TEST(Vectors, DurableMessagesMatchTheCppEncoderAndDecoder) {
     return out;
   };
   const std::string tell_id = "0f1e2d3c4b5a69780000000000000001";
-  EXPECT_EQ(read_vector("request_durable_tell"),
-            (std::vector<std::string>{hdr(command::request),
-                                      durable_meta(10, "counter/alice", "add", 3, 0, tell_id, 0, 0), "\x91\x05"}));
-  EXPECT_EQ(read_vector("request_durable_delayed")[1], durable_meta(11, "mailer", "send", 3, 0, "order-1234", 30000, 0));
-  EXPECT_EQ(read_vector("request_durable_ask")[1], durable_meta(12, "squares", "square", 2, 5000, "ask-12", 0, 0));
+  EXPECT_EQ(
+      read_vector("request_durable_tell"),
+      (std::vector<std::string>{hdr(command::request),
+                                durable_meta(10, "counter/alice", "add", 3, 0, tell_id, 0, 0), "\x91\x05"}));
+  EXPECT_EQ(read_vector("request_durable_delayed")[1],
+            durable_meta(11, "mailer", "send", 3, 0, "order-1234", 30000, 0));
+  EXPECT_EQ(read_vector("request_durable_ask")[1],
+            durable_meta(12, "squares", "square", 2, 5000, "ask-12", 0, 0));
   EXPECT_EQ(read_vector("request_durable_to_worker")[1],
             durable_meta(7, "counter/alice", "add", 3, 60000, tell_id, 0, 2));
   EXPECT_EQ(read_vector("reply_durable_confirmed"),
@@ -782,7 +786,11 @@ TEST(Vectors, DurableMessagesMatchTheCppEncoderAndDecoder) {
   const auto delayed = read_vector("request_durable_delayed");
   EXPECT_EQ(decode_request_meta(delayed[1].data(), delayed[1].size())->delay_ms, 30000u);
 
-  ready_info info{"examples-worker-1", 4242, 16, {"squares", "counter"}, {"counter/alice", "counter/bob"},
+  ready_info info{"examples-worker-1",
+                  4242,
+                  16,
+                  {"squares", "counter"},
+                  {"counter/alice", "counter/bob"},
                   {retry_policy{"counter", "add", 3, 1000, 60000, {"actor_error", "worker_lost"}}}};
   std::string ready;
   encode_ready(ready, info);

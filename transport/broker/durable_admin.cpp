@@ -101,7 +101,8 @@ void broker_core::on_dead_letters(std::string_view client, const protocol::reque
                                   const zmq::message_t& args, time_point now) {
   auto& d = *durable_;
   if (!d.store)
-    return reply_error(client, meta.id, status::store_unavailable, "this broker runs without a store (--store none)");
+    return reply_error(client, meta.id, status::store_unavailable,
+                       "this broker runs without a store (--store none)");
   msgpack::sbuffer out;
   packer pk(out);
   try {
@@ -112,7 +113,8 @@ void broker_core::on_dead_letters(std::string_view client, const protocol::reque
       if (o.type != msgpack::type::ARRAY || o.via.array.size > 2)
         return reply_error(client, meta.id, status::bad_args, "dead_list takes [] or [after, limit]");
       if (o.via.array.size >= 1) after = o.via.array.ptr[0].as<std::uint64_t>();
-      if (o.via.array.size == 2) limit = std::clamp<std::uint64_t>(o.via.array.ptr[1].as<std::uint64_t>(), 1, max_dead_page);
+      if (o.via.array.size == 2)
+        limit = std::clamp<std::uint64_t>(o.via.array.ptr[1].as<std::uint64_t>(), 1, max_dead_page);
       const auto page = d.store->dead_letters(after, limit);
       pk.pack_array(static_cast<std::uint32_t>(page.size()));
       for (const auto& l : page) pack_dead(pk, l, false);
@@ -133,7 +135,8 @@ void broker_core::on_dead_letters(std::string_view client, const protocol::reque
   } catch (const durable::store_error& e) {
     return reply_error(client, meta.id, status::store_unavailable, e.what());
   } catch (const std::exception&) {
-    return reply_error(client, meta.id, status::bad_args, std::string(meta.method) + ": args must be unsigned integers");
+    return reply_error(client, meta.id, status::bad_args,
+                       std::string(meta.method) + ": args must be unsigned integers");
   }
   reply_value(client, meta.id, "ok", std::string_view(out.data(), out.size()));
 }
@@ -145,7 +148,8 @@ void broker_core::change_dead_letters(std::string_view client, const protocol::r
   bool all = false;
   auto seqs = parse_seqs(args, all);
   if (!seqs || (seqs->empty() && !all))
-    return reply_error(client, meta.id, status::bad_args, std::string(meta.method) + " takes [seq, ...] or [\"all\"]");
+    return reply_error(client, meta.id, status::bad_args,
+                       std::string(meta.method) + " takes [seq, ...] or [\"all\"]");
   if (all)
     for (const auto& l : d.store->dead_letters(0, max_dead_batch)) seqs->push_back(l.msg.seq);
   std::uint64_t done = 0;

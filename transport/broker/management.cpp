@@ -20,8 +20,8 @@ void pack_entry(packer& pk, std::string_view key, const V& value) {
 
 }  // namespace
 
-void broker_core::on_management(const peer& from, const protocol::request_meta& meta, const zmq::message_t& args,
-                                time_point now) {
+void broker_core::on_management(const peer& from, const protocol::request_meta& meta,
+                                const zmq::message_t& args, time_point now) {
   const std::string_view client = from.id;
   if (meta.is_tell()) return;
   // Process ids and key names are for admins (with CURVE off, everyone).

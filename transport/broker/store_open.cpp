@@ -23,7 +23,8 @@ std::string default_store_path(const std::string& listen) {
   }
   std::string name;
   for (const char c : listen) {
-    const bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
+    const bool keep =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
     name += keep ? c : '_';
   }
   return dir + "/" + name + ".store";

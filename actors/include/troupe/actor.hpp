@@ -207,8 +207,9 @@ struct method_entry {
 struct actor_type_info {
   std::string name;
   std::vector<method_entry> methods;
-  std::chrono::milliseconds time_limit{0};    // for its methods without their own; 0: the worker's
-  std::chrono::milliseconds idle_timeout{0};  // keyed instances idle this long are passivated; 0: the worker's
+  std::chrono::milliseconds time_limit{0};  // for its methods without their own; 0: the worker's
+  std::chrono::milliseconds idle_timeout{
+      0};  // keyed instances idle this long are passivated; 0: the worker's
   std::function<std::unique_ptr<instance_base>(const context&)> construct;
   std::vector<std::string> errors;  // e.g. duplicate method names, reported at startup
 
@@ -433,7 +434,7 @@ class actor {
   // troupe::time_limit), in any order; at least one method.
   template <class... P>
   explicit actor(std::string_view name, P... parts) {
-    static_assert(((std::is_same_v<P, method_def<T>> || std::is_same_v<P, actor_settings>) && ...),
+    static_assert(((std::is_same_v<P, method_def<T>> || std::is_same_v<P, actor_settings>)&&...),
                   "troupe::actor takes troupe::method(...) of this class and options such as "
                   "troupe::idle_timeout(...)");
     static_assert((std::is_same_v<P, method_def<T>> || ...), "an actor needs at least one troupe::method");

@@ -39,7 +39,7 @@ class call_watch {
 // When keyed instances are passivated (destroyed to free memory; the next
 // message for the key builds a fresh one). Plain values.
 struct passivation_settings {
-  std::size_t max_instances = 0;              // live keyed instances at most, least recently used go first; 0: no cap
+  std::size_t max_instances = 0;  // live keyed instances at most, least recently used go first; 0: no cap
   std::chrono::milliseconds idle_timeout{0};  // for types that set none (troupe::idle_timeout); 0: none
 };
 
@@ -129,7 +129,8 @@ class dispatcher {
   friend struct passivation;
 
   live_instance* activate(const detail::actor_type_info& type, std::string_view address,
-                          const protocol::address_parts& parts, troupe::value_buffer& out, protocol::status& code);
+                          const protocol::address_parts& parts, troupe::value_buffer& out,
+                          protocol::status& code);
 
   const registry& types_;
   protocol::limits limits_;

@@ -34,10 +34,10 @@ struct broker_options {
   // (`unsent`), and a worker is removed. A worker's credits are capped at
   // half of it less 16 (1008 by default). 0: no limit.
   std::size_t send_queue_limit = 2048;
-  std::size_t max_queued_bytes = std::size_t{1} << 30;           // args + meta of queued requests; 0: none
+  std::size_t max_queued_bytes = std::size_t{1} << 30;             // args + meta of queued requests; 0: none
   std::size_t max_queued_bytes_per_name = std::size_t{256} << 20;  // the same for one name; 0: none
-  std::size_t max_names = 100000;                                 // actor names registered; 0: none
-  std::chrono::milliseconds forget_names_after{300000};           // unhosted that long: forgotten; 0: never
+  std::size_t max_names = 100000;                                  // actor names registered; 0: none
+  std::chrono::milliseconds forget_names_after{300000};            // unhosted that long: forgotten; 0: never
 
   // Durable messages (docs/durability.md). `store`: the SQLite file; empty:
   // the default path (default_store_path); "none": no store, durable

@@ -211,7 +211,8 @@ class client {
   // message runs at least once, whatever happens to the broker or its
   // worker. Throws only std::bad_alloc itself.
   template <class... A>
-  std::future<void> tell(tell_options opts, std::string_view address, std::string_view method, const A&... args) {
+  std::future<void> tell(tell_options opts, std::string_view address, std::string_view method,
+                         const A&... args) {
     if constexpr (!detail::call_types_cross<void, A...>()) {
       return {};
     } else {

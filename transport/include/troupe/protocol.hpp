@@ -88,8 +88,8 @@ struct request_meta {
   // element, present exactly when has_durable.
   bool has_durable = false;
   std::string_view message_id{};  // the client's message id, 1..128 bytes
-  std::uint64_t delay_ms = 0;   // client -> broker: not before receipt + delay
-  std::uint64_t delivery = 0;   // broker -> worker: 1 for the first delivery
+  std::uint64_t delay_ms = 0;     // client -> broker: not before receipt + delay
+  std::uint64_t delivery = 0;     // broker -> worker: 1 for the first delivery
 
   // The call chain: the 7th meta element's encoded bytes (a msgpack array,
   // already checked; read it with decode_chain), empty when there is none.
