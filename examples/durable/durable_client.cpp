@@ -13,9 +13,8 @@ void send(troupe::client& c) {
   // A durable tell: the future is ready once the broker has the message on disk.
   c.tell(troupe::tell_options{}, "counter/alice", "add", 5).get();
   // A durable tell with a message id of your own and a delay (Celery's countdown).
-  c.tell(troupe::tell_options{.id = "order-1234", .delay = std::chrono::seconds(30)}, "payments", "charge",
-         1234)
-      .get();
+  const troupe::tell_options later{.id = "order-1234", .delay = std::chrono::seconds(30)};
+  c.tell(later, "payments", "charge", 1234).get();
   // A durable ask: stored, run at least once, its result recorded under its id.
   long long y = c.ask<long long>(troupe::call_options{.durable = true}, "squares", "square", 7).get();
   std::printf("square(7) = %lld\n", y);
