@@ -208,8 +208,8 @@ struct actor_type_info {
   std::string name;
   std::vector<method_entry> methods;
   std::chrono::milliseconds time_limit{0};  // for its methods without their own; 0: the worker's
-  std::chrono::milliseconds idle_timeout{
-      0};  // keyed instances idle this long are passivated; 0: the worker's
+  // Keyed instances idle this long are passivated; 0: the worker's.
+  std::chrono::milliseconds idle_timeout{0};
   std::function<std::unique_ptr<instance_base>(const context&)> construct;
   std::vector<std::string> errors;  // e.g. duplicate method names, reported at startup
 

@@ -42,8 +42,8 @@ struct worker_options {
   std::uint64_t max_requests = 0;  // pool: a process handles this many requests, then drains and is replaced
   std::uint64_t max_rss_mb = 0;    // pool: a process whose RSS grows past this drains and is replaced
   std::size_t max_instances = 0;   // live keyed instances per process; the least recently used are passivated
-  std::chrono::milliseconds idle_timeout{
-      0};  // keyed instances idle this long are passivated (unless their type says)
+  // Keyed instances idle this long are passivated (unless their type says).
+  std::chrono::milliseconds idle_timeout{0};
   // CURVE key files, for both of a worker's sockets (docs/security.md); both
   // empty: plaintext. worker_main: --curve-secret, --broker-key, by default
   // $TROUPE_CURVE_SECRET and $TROUPE_BROKER_KEY.
