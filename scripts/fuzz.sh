@@ -89,7 +89,8 @@ for name in "${harnesses[@]}"; do
     mv "$log.replay" "$log"
   fi
   rm -f "$log.replay"
-  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | awk '{print $2}')
+  # -a: a harness's log may hold bytes of its inputs (the broker core logs names).
+  execs=$(grep -ao 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | awk '{print $2}')
   execs=${execs:-0}
   total_execs=$((total_execs + execs))
   if [[ $status == 0 ]]; then
