@@ -36,12 +36,7 @@ class Bounds : public ::testing::Test {
   void TearDown() override { EXPECT_EQ(core->audit(), ""); }
 
   void deliver_from(const peer& from, command c, const std::vector<std::string>& body) {
-    std::vector<zmq::message_t> frames;
-    const auto hdr = protocol::header(c);
-    frames.emplace_back(hdr.data(), hdr.size());
-    for (const auto& b : body) frames.emplace_back(b.data(), b.size());
-    const auto count = frames.size();
-    core->on_message(from, std::span(frames).first(std::min(count, broker_core::max_frames)), count, now);
+    test::deliver(*core, from, c, body, now);
   }
   void deliver(const std::string& id, command c, const std::vector<std::string>& body) {
     deliver_from(peer{id, peer_role::any, {}}, c, body);

@@ -1,19 +1,40 @@
-// What the broker core's tests read back from its outbox: the messages it
-// sent, copied out so that they outlive the outbox, and small decoders for
-// them. Shared by broker_core_test, broker_bounds_test and broker_durable_test.
+// What the broker core's tests put in and read back, without sockets: a
+// message delivered as the socket loop would, and the messages the core
+// sent, copied out so that they outlive the outbox, with small decoders.
+// Shared by broker_core_test, broker_bounds_test and broker_durable_test.
 #pragma once
 
 #include <gtest/gtest.h>
 #include <msgpack.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "broker/core.hpp"
 
 namespace troupe::test {
+
+// Delivers to `core` a message of a header for `c` and `body` frames from
+// `from`, at `now`, as the socket loop does (frames past max_frames counted
+// but not passed).
+inline void deliver(broker_core& core, const peer& from, protocol::command c,
+                    const std::vector<std::string>& body, broker_core::time_point now) {
+  std::vector<zmq::message_t> frames;
+  const auto hdr = protocol::header(c);
+  frames.emplace_back(hdr.data(), hdr.size());
+  for (const auto& b : body) frames.emplace_back(b.data(), b.size());
+  const auto count = frames.size();
+  core.on_message(from, std::span(frames).first(std::min(count, broker_core::max_frames)), count, now);
+}
+// The same from routing id `id`, in every role (CURVE off).
+inline void deliver(broker_core& core, std::string_view id, protocol::command c,
+                    const std::vector<std::string>& body, broker_core::time_point now) {
+  deliver(core, peer{id, peer_role::any, {}}, c, body, now);
+}
 
 // A message the core sent, copied out of its outbox.
 struct sent {

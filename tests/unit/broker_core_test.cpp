@@ -47,12 +47,7 @@ class BrokerCore : public ::testing::Test {
 
   // Delivers a message made of a header and body frames.
   void deliver(const std::string& peer, command c, const std::vector<std::string>& body) {
-    std::vector<zmq::message_t> frames;
-    const auto hdr = protocol::header(c);
-    frames.emplace_back(hdr.data(), hdr.size());
-    for (const auto& b : body) frames.emplace_back(b.data(), b.size());
-    const auto count = frames.size();
-    core->on_message(peer, std::span(frames).first(std::min(count, broker_core::max_frames)), count, now);
+    test::deliver(*core, peer, c, body, now);
   }
   void deliver_raw(const std::string& peer, const std::vector<std::string>& frames_text) {
     std::vector<zmq::message_t> frames;

@@ -41,12 +41,7 @@ class Durable : public ::testing::Test {
 
   // A message in, then the loop's commit, as the socket loop does per batch.
   void deliver(const std::string& peer, command c, const std::vector<std::string>& body, bool commit = true) {
-    std::vector<zmq::message_t> frames;
-    const auto hdr = protocol::header(c);
-    frames.emplace_back(hdr.data(), hdr.size());
-    for (const auto& b : body) frames.emplace_back(b.data(), b.size());
-    const auto n = frames.size();
-    core->on_message(peer, std::span(frames).first(std::min(n, broker_core::max_frames)), n, now);
+    test::deliver(*core, peer, c, body, now);
     if (commit) core->commit(now);
   }
   void ready(const std::string& w, std::vector<std::string> actors, std::uint64_t credits = 10,
