@@ -117,11 +117,17 @@ TEST(Calls, AnUnkeyedSelfCallFailsFastOnOneProcessAndWorksOnTwo) {
   for (int i = 0; i < 10; ++i) EXPECT_EQ(self_call().get(), 2);
 }
 
+// The calls worker (patient awaits squares) and an examples worker with 4
+// credits, so that squares runs in another process.
+bool start_patient_beside_squares(cluster& c) {
+  c.start_worker({}, calls_worker);
+  c.start_worker({"--credits", "4"});
+  return c.wait_for_workers(2);
+}
+
 TEST(Calls, AnAwaitingMethodLetsItsWorkerServeOtherKeysAndKeepsItsOwnInstanceNonReentrant) {
   cluster c;
-  c.start_worker({}, calls_worker);    // patient
-  c.start_worker({"--credits", "4"});  // squares, in another process
-  ASSERT_TRUE(c.wait_for_workers(2));
+  ASSERT_TRUE(start_patient_beside_squares(c));
   auto& cl = c.client();
   auto slow = cl.ask<long long>("patient/slow", "square_slowly", 3LL, 3000);
   // Sent after it, to the same instance: waits until square_slowly has returned.
@@ -141,9 +147,7 @@ TEST(Calls, AnAwaitingMethodLetsItsWorkerServeOtherKeysAndKeepsItsOwnInstanceNon
 
 TEST(Calls, AnAwaitingMethodDoesNotTakeItsWorkersWindow) {
   cluster c;
-  c.start_worker({}, calls_worker);    // patient
-  c.start_worker({"--credits", "4"});  // squares, in another process
-  ASSERT_TRUE(c.wait_for_workers(2));
+  ASSERT_TRUE(start_patient_beside_squares(c));
   auto& cl = c.client();
   // Slow replies while busy shrink the broker's window for the patient
   // worker to its least: 2 requests.

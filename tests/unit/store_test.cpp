@@ -160,29 +160,29 @@ TEST_P(store_contract, RescheduleDeadLettersRetryAndPurge) {
 // store empties one of its two outcome tables at a time (so it may keep an
 // outcome up to about twice the retention); the memory one is exact.
 TEST_P(store_contract, OldResultsExpire) {
-  batch b;
-  b.added = {make(1), make(2)};
-  b.finished = {{1, "m1", result{"ok", "", 100}}, {2, "m2", result{"ok", "", 900}}};
-  ASSERT_EQ(s->commit(b), "");
-  b.clear();
-  b.expire_results_before = 500;
-  ASSERT_EQ(s->commit(b), "");
+  auto finish = [&](std::uint64_t seq, unix_ms at) {
+    batch b;
+    b.added = {make(seq)};
+    b.finished = {{seq, id_of(seq), result{"ok", "", at}}};
+    return s->commit(b);
+  };
+  auto expire_before = [&](unix_ms t) {
+    batch b;
+    b.expire_results_before = t;
+    return s->commit(b);
+  };
+  ASSERT_EQ(finish(1, 100), "");
+  ASSERT_EQ(finish(2, 900), "");
+  ASSERT_EQ(expire_before(500), "");
   EXPECT_TRUE(s->find_result("m2"));
-  b.expire_results_before = 1000;
-  ASSERT_EQ(s->commit(b), "");
+  ASSERT_EQ(expire_before(1000), "");
   EXPECT_FALSE(s->find_result("m1"));
   EXPECT_FALSE(s->find_result("m2"));
 
-  b.clear();
-  b.added = {make(3)};
-  b.finished = {{3, "m3", result{"ok", "", 1500}}};
-  ASSERT_EQ(s->commit(b), "");
-  b.clear();
-  b.expire_results_before = 1200;
-  ASSERT_EQ(s->commit(b), "");
+  ASSERT_EQ(finish(3, 1500), "");
+  ASSERT_EQ(expire_before(1200), "");
   EXPECT_TRUE(s->find_result("m3"));
-  b.expire_results_before = 1600;
-  ASSERT_EQ(s->commit(b), "");
+  ASSERT_EQ(expire_before(1600), "");
   EXPECT_FALSE(s->find_result("m3"));
 }
 
