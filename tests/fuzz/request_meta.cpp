@@ -1,7 +1,8 @@
 // decode_request_meta: never crashes; what it accepts is an array of exactly
-// [uint, str, str, uint, uint] to msgpack-c too; views point into the frame;
-// a decoded meta re-encodes (never longer: the encoder writes the shortest
-// form) and decodes to the same fields.
+// [uint, str, str, uint, uint], plus a durable map (6th) and a call chain
+// (7th, with a 6th that is the map or nil), to msgpack-c too; views point
+// into the frame; a decoded meta re-encodes (never longer: the encoder
+// writes the shortest form) and decodes to the same fields.
 #include <string>
 
 #include "fuzz_support.hpp"
@@ -27,10 +28,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(fuzz::one_value(bytes), "accepted bytes that are not one msgpack value: " + fuzz::hex(bytes));
   const auto handle = msgpack::unpack(bytes.data(), bytes.size());
   const auto& o = handle.get();
-  // A durable message's meta has a 6th element, a map (docs/protocol.md).
-  FUZZ_CHECK(o.type == msgpack::type::ARRAY && o.via.array.size == (meta->has_durable ? 6u : 5u));
+  // A durable message's meta has a 6th element, a map; a request made from
+  // inside a method a 7th, its call chain, after the map or nil (docs/protocol.md).
+  const bool chained = !meta->chain.empty();
+  FUZZ_CHECK(o.type == msgpack::type::ARRAY && o.via.array.size == (chained             ? 7u
+                                                                    : meta->has_durable ? 6u
+                                                                                        : 5u));
   FUZZ_CHECK(!meta->has_durable || o.via.array.ptr[5].type == msgpack::type::MAP);
+  FUZZ_CHECK(!chained || meta->has_durable || o.via.array.ptr[5].type == msgpack::type::NIL);
+  FUZZ_CHECK(!chained || o.via.array.ptr[6].type == msgpack::type::ARRAY);
   FUZZ_CHECK(!meta->has_durable || inside(meta->message_id, data, size), "the message id leaves the frame");
+  FUZZ_CHECK(inside(meta->chain, data, size), "the chain leaves the frame");
   const auto* e = o.via.array.ptr;
   FUZZ_CHECK(e[0].type == msgpack::type::POSITIVE_INTEGER && e[0].via.u64 == meta->id);
   FUZZ_CHECK(e[1].type == msgpack::type::STR && e[1].as<std::string_view>() == meta->address);
@@ -47,5 +55,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
              again->flags == meta->flags && again->timeout_ms == meta->timeout_ms &&
              again->has_durable == meta->has_durable && again->message_id == meta->message_id &&
              again->delay_ms == meta->delay_ms && again->delivery == meta->delivery);
+  const auto links = protocol::decode_chain(meta->chain), links_again = protocol::decode_chain(again->chain);
+  FUZZ_CHECK(links.size() == links_again.size(), "a re-encoded chain has other links");
+  for (std::size_t i = 0; i < links.size(); ++i)
+    FUZZ_CHECK(links[i].address == links_again[i].address && links[i].id == links_again[i].id,
+               "a re-encoded chain has other links");
   return 0;
 }
